@@ -1,0 +1,1 @@
+"""The Wasmbay engine: pure Python + wasmtime. Never imports Qt."""

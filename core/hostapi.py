@@ -1,0 +1,114 @@
+"""The functions the host gives plugins (``host-api`` of every contract version).
+
+One linker serves every plugin, so a host function learns which plugin is calling from
+a thread-local context that the instance sets around each call. Host functions never
+raise into the guest: bad input from a plugin becomes an error result, because an
+exception would trap the plugin for the host's own fault.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .contract import SUPPORTED
+from .events import EventBus, LogLevel, LogRecord, PluginEvent
+
+_log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 64 * 1024
+MAX_EVENT_TYPE = 256
+MAX_PAYLOAD = 1024 * 1024
+
+SecretLookup = Callable[[str], "str | None"]
+
+
+@dataclass
+class HostContext:
+    """What a plugin instance's host functions see; one per instance."""
+
+    plugin_id: str
+    version: str
+    bus: EventBus
+    config: Mapping[str, str] = field(default_factory=dict)
+    secret_lookup: SecretLookup | None = None
+    _secrets: dict[str, str | None] = field(default_factory=dict)
+
+    def get_config(self, key: str) -> str | None:
+        value = self.config.get(key)
+        if value is not None or self.secret_lookup is None:
+            return value
+        if key not in self._secrets:  # the keyring is slow (D-Bus); ask once per instance
+            self._secrets[key] = self.secret_lookup(key)
+        return self._secrets[key]
+
+    def log(self, level: LogLevel, message: str) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + " [message cut]"
+        self.bus.publish(LogRecord(self.plugin_id, level, message, version=self.version))
+
+    def emit(self, event_type: str, payload: str) -> str | None:
+        if not event_type or len(event_type) > MAX_EVENT_TYPE:
+            return f"event-type must be 1 to {MAX_EVENT_TYPE} characters"
+        if len(payload) > MAX_PAYLOAD:
+            return f"payload is {len(payload)} characters; the limit is {MAX_PAYLOAD}"
+        self.bus.publish(PluginEvent(self.plugin_id, event_type, payload, version=self.version))
+        return None
+
+
+_tls = threading.local()
+
+
+def current() -> HostContext:
+    ctx: HostContext | None = getattr(_tls, "ctx", None)
+    if ctx is None:
+        raise RuntimeError("host function called outside a plugin call")
+    return ctx
+
+
+def enter(ctx: HostContext | None) -> None:
+    _tls.ctx = ctx
+
+
+# --- v1 --------------------------------------------------------------------------------
+
+
+def v1_log_message(_store: Any, level: str, message: str) -> str | None:
+    ctx = current()
+    parsed = LogLevel.parse(level)
+    ctx.log(parsed or LogLevel.INFO, message)
+    if parsed is None:
+        return f"unknown log level '{level}'; use trace, debug, info, warn or error"
+    return None
+
+
+def get_config(_store: Any, key: str) -> str | None:
+    try:
+        return current().get_config(key)
+    except Exception as e:  # the keyring failing must not trap the plugin
+        _log.warning("get-config(%r) failed: %s", key, e)
+        current().log(LogLevel.WARN, f"[host] could not read config '{key}': {e}")
+        return None
+
+
+def emit_event(_store: Any, event_type: str, payload: str) -> str | None:
+    return current().emit(event_type, payload)
+
+
+# --- v2 --------------------------------------------------------------------------------
+
+_V2_LEVELS = {lvl.label: lvl for lvl in LogLevel}
+
+
+def v2_log(_store: Any, level: str, message: str) -> None:
+    current().log(_V2_LEVELS.get(level, LogLevel.INFO), message)
+
+
+HOST_FUNCTIONS: dict[int, dict[str, Callable[..., Any]]] = {
+    1: {"log-message": v1_log_message, "get-config": get_config, "emit-event": emit_event},
+    2: {"log": v2_log, "get-config": get_config, "emit-event": emit_event},
+}
+assert set(HOST_FUNCTIONS) == set(SUPPORTED)

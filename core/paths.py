@@ -1,0 +1,68 @@
+"""Where Wasmbay keeps its files.
+
+``WASMBAY_HOME`` moves every directory under one root, for portable installs and tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "wasmbay"
+
+
+@dataclass(frozen=True)
+class AppDirs:
+    data: Path
+    config: Path
+    cache: Path
+    logs: Path
+
+    @classmethod
+    def default(cls) -> AppDirs:
+        home = os.environ.get("WASMBAY_HOME")
+        if home:
+            root = Path(home).expanduser().resolve()
+            return cls(root / "data", root / "config", root / "cache", root / "logs")
+        return cls(
+            Path(platformdirs.user_data_dir(APP_NAME)),
+            Path(platformdirs.user_config_dir(APP_NAME)),
+            Path(platformdirs.user_cache_dir(APP_NAME)),
+            Path(platformdirs.user_log_dir(APP_NAME)),
+        )
+
+    def ensure(self) -> AppDirs:
+        for d in (self.data, self.config, self.cache, self.logs):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write, fsync and rename so a crash leaves either the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,519 @@
+"""A loaded plugin: a pool of sandboxed instances, metrics, and recovery.
+
+Each :class:`PluginInstance` is one wasmtime Store plus component instance; a Store is
+single-threaded, so it serves one call at a time, and a plugin keeps up to
+``max_instances`` of them for callers on several threads. After any trap or timeout the
+Store is poisoned: it is thrown away and a fresh instance (``initialize`` run again)
+serves the next call. A change of grants, configuration or component builds a new
+*generation*: its first instance must load and initialize before it is swapped in, calls
+in flight finish on the old instances, which are then retired.
+"""
+
+from __future__ import annotations
+
+import _thread
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import wasmtime
+from wasmtime import Store
+from wasmtime.component import Func, Record
+
+from . import errors as E
+from .contract import CapabilityRequest, HealthReport, PluginMetadata, ProcessResult
+from .events import LogLevel, LogRecord
+from .grants import Grants, format_duration, format_size
+from .hostapi import HostContext, SecretLookup, enter
+from .metrics import Metrics
+from .runtime import TICK_S, LoadedComponent, Runtime, _first_line
+from .sandbox import OutputCapture, build_wasi
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: The fuel a Store gets when the user set no fuel limit (fuel metering is always on in
+#: the engine, so the compiled code is the same with or without a limit).
+UNLIMITED_FUEL = 1 << 62
+#: Extra wait beyond the time limit before a caller stops waiting for a guest that is
+#: blocked inside a host (WASI) call, where the epoch deadline cannot reach it.
+BLOCKED_GRACE_S = 0.1
+
+_generation_numbers = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Generation:
+    """Everything instances are built from; replaced as a whole, never edited."""
+
+    loaded: LoadedComponent
+    grants: Grants
+    config: Mapping[str, str]
+    secret_lookup: SecretLookup | None
+    number: int = field(default_factory=lambda: next(_generation_numbers))
+    live: int = 0  # instances of this generation not yet retired
+
+
+class _SandboxThread:
+    """Runs one instance's calls, so a guest blocked in a WASI call cannot hold the caller."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], list[Any], Any] | None] = (
+            queue.SimpleQueue())
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, box, done = job
+            try:
+                box.append((True, fn()))
+            except BaseException as e:
+                box.append((False, e))
+            done.release()
+
+    def call(self, fn: Callable[[], T], timeout: float) -> T:
+        done = _thread.allocate_lock()
+        done.acquire()
+        box: list[tuple[bool, Any]] = []
+        self._jobs.put((fn, box, done))
+        if not done.acquire(timeout=timeout):
+            raise TimeoutError
+        ok, value = box[0]
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+    def stop(self) -> None:
+        """Let the thread end after its current job (which may still be blocked)."""
+        self._jobs.put(None)
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
+class PluginInstance:
+    """One Store + component instance. Not thread-safe: the pool hands it to one caller."""
+
+    def __init__(self, runtime: Runtime, plugin_id: str, gen: Generation, version: str) -> None:
+        self.gen = gen
+        self.plugin_id = plugin_id
+        self.broken = False
+        self._runtime = runtime
+        info = gen.loaded.info
+        self.major = info.contract.major
+        grants = gen.grants
+        self._ticks = runtime.ticks_for(grants.timeout_s)
+        self._timeout = grants.timeout_s
+        self.ctx = HostContext(plugin_id, version, runtime.bus, gen.config, gen.secret_lookup)
+        self.stdout = OutputCapture(runtime.bus, plugin_id, version, "stdout")
+        self.stderr = OutputCapture(runtime.bus, plugin_id, version, "stderr")
+        if info.needs_network and not grants.network:
+            raise E.UnknownImportError(
+                f"imports {next(n for n in info.imports if n.startswith('wasi:http/'))}, "
+                "which only the network grant provides", import_name="wasi:http",
+                plugin_id=plugin_id, hint="grant it with --grant network")
+        self.store = Store(runtime.engine)
+        self.store.set_wasi(build_wasi(grants, self.stdout, self.stderr))
+        if grants.network:
+            self.store.set_wasi_http()
+        self.store.set_limits(memory_size=grants.memory_bytes)
+        self._fuel = grants.fuel
+        self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
+        self._thread = (_SandboxThread(f"wasmbay-{plugin_id}")
+                        if info.may_block else None)
+        try:
+            self.instance = self._run(self._instantiate, "instantiate")
+        except BaseException:
+            self.close()
+            raise
+        api = self.instance.get_export_index(self.store, info.plugin_api_export)
+        self.funcs: dict[str, Func] = {}
+        for name in info.plugin_api_functions:
+            idx = self.instance.get_export_index(self.store, name, api)
+            func = self.instance.get_func(self.store, idx) if idx is not None else None
+            if func is not None:
+                self.funcs[name] = func
+
+    def _instantiate(self) -> Any:
+        linker = self._runtime.linker(self.gen.grants.network)
+        try:
+            return linker.instantiate(self.store, self.gen.loaded.component)
+        except wasmtime.WasmtimeError as e:
+            text = str(e)
+            if "unknown import" in text or "matching implementation was not found" in text:
+                name = text.split("`")[1] if "`" in text else "an import"
+                raise E.UnknownImportError(
+                    f"imports {name}, which this host does not provide", import_name=name,
+                    plugin_id=self.plugin_id,
+                    hint="wasi:http needs the network grant; other imports need a different host"
+                    if name.startswith("wasi:http") else "build against wit/v1 or wit/v2") from None
+            if "memory" in text and ("limit" in text or "minimum" in text):
+                raise E.MemoryLimitError(
+                    f"needs more memory at start than its limit of "
+                    f"{format_size(self.gen.grants.memory_bytes)}", plugin_id=self.plugin_id,
+                    hint="grant more with --grant memory=512MiB") from None
+            raise
+
+    # --- calling ------------------------------------------------------------------------
+
+    def _run(self, fn: Callable[[], T], what: str) -> T:
+        """Run ``fn`` against this Store within the time limit; map traps to domain errors."""
+        store = self.store
+        store.set_epoch_deadline(self._ticks)
+        if self._fuel is not None:
+            store.set_fuel(self._fuel)
+        ctx = self.ctx
+
+        def guarded() -> T:
+            enter(ctx)
+            try:
+                return fn()
+            finally:
+                enter(None)
+
+        try:
+            if self._thread is None:
+                return guarded()
+            return self._thread.call(guarded, self._timeout + BLOCKED_GRACE_S + 2 * TICK_S)
+        except TimeoutError:
+            self.broken = True
+            raise self._timeout_error(what, blocked=True) from None
+        except wasmtime.WasmtimeError as e:
+            self.broken = True
+            raise self._classify(e, what) from None
+        finally:
+            self.stdout.flush()
+            self.stderr.flush()
+
+    def call(self, name: str, *args: Any) -> Any:
+        func = self.funcs.get(name)
+        if func is None:
+            raise E.MissingExportError(f"does not export {name}", plugin_id=self.plugin_id,
+                                       hint="rebuild it against the full contract")
+        store = self.store
+        return self._run(lambda: func(store, *args), name)
+
+    def _timeout_error(self, what: str, *, blocked: bool) -> E.PluginTimeoutError:
+        where = " (blocked inside a host call)" if blocked else ""
+        return E.PluginTimeoutError(
+            f"{what} did not finish within its time limit of "
+            f"{format_duration(self.gen.grants.timeout_s)}{where}",
+            plugin_id=self.plugin_id,
+            hint="raise it with --grant timeout=60s, or look for an endless loop in the plugin")
+
+    def _classify(self, e: wasmtime.WasmtimeError, what: str) -> E.PluginCallError:
+        text = str(e)
+        lower = text.lower()
+        trap = next((ln.strip() for ln in text.splitlines() if "wasm trap" in ln),
+                    _first_line(e))
+        recent = "\n".join(self.stderr.recent[-10:])
+        pid = self.plugin_id
+        if "interrupt" in lower:
+            return self._timeout_error(what, blocked=False)
+        if "all fuel consumed" in lower:
+            return E.FuelExhaustedError(
+                f"{what} used up its fuel budget of {self.gen.grants.fuel}", plugin_id=pid,
+                hint="raise it with --grant fuel=N, or look for an endless loop")
+        if "call stack exhausted" in lower or "stack overflow" in lower:
+            return E.StackOverflowError(
+                f"{what} overflowed its stack (wasm trap: call stack exhausted)", plugin_id=pid,
+                hint="the plugin recursed too deeply; fix the recursion in the plugin")
+        if "out of bounds memory access" in lower:
+            return E.OutOfBoundsError(
+                f"{what} accessed memory out of bounds (wasm trap: out of bounds memory access)",
+                plugin_id=pid, hint="a bug in the plugin; report it to its author")
+        if ("MemoryError" in recent or "memory allocation of" in recent
+                or "out of memory" in recent.lower() or "memory limit" in lower):
+            return E.MemoryLimitError(
+                f"{what} ran out of memory at its limit of "
+                f"{format_size(self.gen.grants.memory_bytes)}", plugin_id=pid,
+                hint="grant more with --grant memory=512MiB, or give it smaller input")
+        if "python exception" in lower:
+            return E.HostFunctionError(f"a host function failed during {what}", plugin_id=pid,
+                                       hint="this is a Wasmbay bug; please report it")
+        return E.PluginTrapError(f"{what} trapped ({trap})", plugin_id=pid,
+                                 hint="a bug in the plugin; its instance was replaced")
+
+    # --- the contract, in plain Python values -------------------------------------------
+
+    def initialize(self) -> None:
+        config = sorted(self.gen.config.items())
+        err = self.call("initialize", config)
+        if err is not None:
+            raise E.InitializeError(f"initialize failed: {_error_text(err)}",
+                                    plugin_id=self.plugin_id,
+                                    hint="fix its configuration (wasmbay config) and reload")
+
+    def process(self, text: str, options: Sequence[tuple[str, str]],
+                request_id: str | None) -> ProcessResult:
+        req = Record()
+        setattr(req, "input", text)  # noqa: B010 - WIT field names are attributes
+        setattr(req, "options", list(options))  # noqa: B010
+        if self.major >= 2:
+            setattr(req, "request-id", request_id)
+        res = self.call("process", req)
+        if self.major == 1:
+            return ProcessResult(output=res.output, success=bool(res.success),
+                                 error=getattr(res, "error-message"))
+        if isinstance(res, Record):
+            return ProcessResult(output=res.output, success=True,
+                                 attributes=tuple(tuple(a) for a in res.attributes))
+        return ProcessResult(output="", success=False, error=_error_text(res),
+                             error_kind=getattr(res, "tag", None))
+
+    def get_metadata(self) -> PluginMetadata:
+        m = self.call("get-metadata")
+        caps: tuple[CapabilityRequest, ...] = ()
+        if self.major >= 2:
+            caps = tuple(CapabilityRequest(c.capability.tag, c.capability.payload or "", c.reason)
+                         for c in m.capabilities)
+        return PluginMetadata(m.name, m.version, m.description, caps)
+
+    def health(self) -> HealthReport:
+        if self.major == 1:  # v1 has no probe: a metadata call proves the instance answers
+            self.call("get-metadata")
+            return HealthReport("ok", "v1 plugin answered get-metadata")
+        h = self.call("health")
+        return HealthReport(h.status, h.detail)
+
+    def shutdown(self) -> str | None:
+        err = self.call("shutdown")
+        return None if err is None else _error_text(err)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()
+
+
+def _error_text(err: Any) -> str:
+    if isinstance(err, str):
+        return err
+    tag = getattr(err, "tag", None)
+    payload = getattr(err, "payload", None)
+    return f"{tag}: {payload}" if tag else str(err)
+
+
+class Plugin:
+    """A running plugin: routes calls to a pool of instances of the current generation."""
+
+    def __init__(self, runtime: Runtime, plugin_id: str, loaded: LoadedComponent, *,
+                 grants: Grants, config: Mapping[str, str],
+                 secret_lookup: SecretLookup | None, max_instances: int = 4,
+                 label: str = "") -> None:
+        self.runtime = runtime
+        self.plugin_id = plugin_id
+        self.max_instances = max(1, max_instances)
+        self.metrics = Metrics()
+        self.label = label
+        self._cond = threading.Condition()
+        self._idle: list[PluginInstance] = []
+        self._closed = False
+        gen = Generation(loaded, grants, dict(config), secret_lookup)
+        first = self._build(gen, version="")
+        self.metadata = first.get_metadata()
+        first.ctx.version = self.version
+        self._gen = gen
+        self._idle.append(first)
+        self._host_log(LogLevel.INFO, f"loaded {self.describe_version()} "
+                                      f"({loaded.info.contract.label})")
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self.label or self.metadata.version
+
+    @property
+    def grants(self) -> Grants:
+        return self._gen.grants
+
+    @property
+    def config(self) -> Mapping[str, str]:
+        return self._gen.config
+
+    @property
+    def info(self) -> Any:
+        return self._gen.loaded.info
+
+    @property
+    def wit_version(self) -> int:
+        return int(self._gen.loaded.info.contract.major)
+
+    def describe_version(self) -> str:
+        return f"{self.metadata.name} {self.version}"
+
+    # --- the pool -----------------------------------------------------------------------
+
+    def _build(self, gen: Generation, version: str | None = None) -> PluginInstance:
+        inst = PluginInstance(self.runtime, self.plugin_id, gen,
+                              self.version if version is None else version)
+        try:
+            inst.initialize()
+        except E.PluginCallError as e:  # a trap or timeout during initialize
+            inst.close()
+            raise E.InitializeError(f"initialize failed: {e.message}", plugin_id=self.plugin_id,
+                                    hint=e.hint) from None
+        except BaseException:
+            inst.close()
+            raise
+        with self._cond:
+            gen.live += 1
+        return inst
+
+    def _acquire(self) -> PluginInstance:
+        stale: list[PluginInstance] = []
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise E.PluginUnavailableError("is closed", plugin_id=self.plugin_id,
+                                                   hint="load it again")
+                gen = self._gen
+                while self._idle:
+                    inst = self._idle.pop()
+                    if inst.gen is gen:
+                        self._retire_all(stale)
+                        return inst
+                    stale.append(inst)
+                if gen.live < self.max_instances:
+                    gen.live += 1  # reserve the slot while building outside the lock
+                    break
+                self._cond.wait()
+        self._retire_all(stale)
+        try:
+            inst = self._build(gen)
+        except BaseException:
+            with self._cond:
+                gen.live -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            gen.live -= 1  # _build counted it again
+        return inst
+
+    def _release(self, inst: PluginInstance) -> None:
+        with self._cond:
+            keep = not inst.broken and inst.gen is self._gen and not self._closed
+            if keep:
+                self._idle.append(inst)
+            else:
+                inst.gen.live -= 1
+            self._cond.notify()
+        if not keep:
+            self._retire(inst, shutdown=not inst.broken)
+
+    def _retire(self, inst: PluginInstance, *, shutdown: bool = True) -> None:
+        if shutdown:
+            try:
+                err = inst.shutdown()
+                if err:
+                    self._host_log(LogLevel.WARN, f"shutdown reported: {err}")
+            except E.WasmbayError as e:
+                self._host_log(LogLevel.WARN, f"shutdown failed: {e.message}")
+        inst.close()
+
+    def _retire_all(self, insts: list[PluginInstance]) -> None:
+        for inst in insts:
+            with self._cond:
+                inst.gen.live -= 1
+            self._retire(inst)
+        insts.clear()
+
+    def _host_log(self, level: LogLevel, message: str) -> None:
+        self.runtime.bus.publish(LogRecord(self.plugin_id, level, message, source="host",
+                                           version=self.version if hasattr(self, "metadata")
+                                           else ""))
+
+    # --- calls --------------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[PluginInstance], T], *, metered: bool = True) -> T:
+        inst = self._acquire()
+        start = time.perf_counter()
+        try:
+            result = fn(inst)
+        except E.PluginTimeoutError as e:
+            self._failed(inst, e, "timeout", start, metered)
+            raise
+        except E.PluginCallError as e:
+            self._failed(inst, e, "trap", start, metered)
+            raise
+        finally:
+            self._release(inst)
+        if metered:
+            ok = not isinstance(result, ProcessResult) or result.success
+            self.metrics.record(time.perf_counter() - start, "ok" if ok else "error")
+        return result
+
+    def _failed(self, inst: PluginInstance, e: E.PluginCallError, outcome: str,
+                start: float, metered: bool) -> None:
+        inst.broken = True
+        if metered:
+            self.metrics.record(time.perf_counter() - start, outcome)
+        self._host_log(LogLevel.ERROR, f"{e.message}; a fresh instance will serve the next call")
+
+    def process(self, text: str, options: Sequence[tuple[str, str]] = (),
+                request_id: str | None = None) -> ProcessResult:
+        start = time.perf_counter()
+        result = self._call("process", lambda i: i.process(text, options, request_id))
+        return _stamp(result, self.version, time.perf_counter() - start)
+
+    def health(self) -> HealthReport:
+        try:
+            return self._call("health", lambda i: i.health(), metered=False)
+        except E.WasmbayError as e:
+            return HealthReport("failing", e.message)
+
+    # --- changes ------------------------------------------------------------------------
+
+    def reconfigure(self, *, loaded: LoadedComponent | None = None, grants: Grants | None = None,
+                    config: Mapping[str, str] | None = None,
+                    secret_lookup: SecretLookup | None = None, label: str | None = None) -> None:
+        """Swap in a new generation; if it fails to load or initialize, nothing changes."""
+        old = self._gen
+        gen = Generation(loaded or old.loaded, grants if grants is not None else old.grants,
+                         dict(config) if config is not None else old.config,
+                         secret_lookup if secret_lookup is not None else old.secret_lookup)
+        first = self._build(gen, version=label if label is not None else "")
+        try:
+            metadata = first.get_metadata() if loaded is not None else self.metadata
+        except BaseException:
+            with self._cond:
+                gen.live -= 1
+            self._retire(first, shutdown=False)
+            raise
+        with self._cond:
+            self.metadata = metadata
+            if label is not None:
+                self.label = label
+            first.ctx.version = self.version
+            self._gen = gen
+            stale, self._idle = self._idle, [first]
+            self._cond.notify_all()
+        self._retire_all(stale)
+
+    def close(self) -> None:
+        """Shut every idle instance down; busy ones are shut down when their call ends."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        self._retire_all(idle)
+        self._host_log(LogLevel.INFO, "closed")
+
+    def __enter__(self) -> Plugin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _stamp(result: ProcessResult, version: str, duration: float) -> ProcessResult:
+    from dataclasses import replace
+    return replace(result, served_by=version, duration_s=duration)

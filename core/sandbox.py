@@ -1,0 +1,77 @@
+"""Turn :class:`Grants` into a WASI context, and a plugin's stdout/stderr into log records.
+
+Deny by default: no preopened directory, no environment variable, no network, an
+empty stdin, and nothing inherited from the host process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from wasmtime import WasiConfig
+from wasmtime import _ffi as ffi
+
+from .events import EventBus, LogLevel, LogRecord
+from .grants import Grants
+
+#: A line longer than this is cut; a plugin printing without newlines cannot make the
+#: host hold an unbounded buffer.
+MAX_LINE = 16 * 1024
+
+
+def build_wasi(grants: Grants, stdout: Callable[[bytes], None],
+               stderr: Callable[[bytes], None]) -> WasiConfig:
+    wasi = WasiConfig()
+    env = grants.env_pairs()
+    if env:
+        wasi.env = env
+    for d in grants.dirs:
+        wasi.preopen_dir(d.host, d.guest, fs_mutable=d.writable)
+    if grants.network:
+        # Without these calls every socket operation is refused by WASI itself.
+        ffi.wasi_config_inherit_network(wasi.ptr())
+        ffi.wasi_config_allow_ip_name_lookup(wasi.ptr(), True)
+    wasi.stdout_custom = stdout
+    wasi.stderr_custom = stderr
+    return wasi
+
+
+class OutputCapture:
+    """Splits a WASI output stream into lines and publishes each as a LogRecord."""
+
+    def __init__(self, bus: EventBus, plugin_id: str, version: str, stream: str) -> None:
+        self._bus = bus
+        self._plugin_id = plugin_id
+        self._version = version
+        self._stream = stream
+        self._level = LogLevel.INFO if stream == "stdout" else LogLevel.WARN
+        self._partial = bytearray()
+        self._lock = threading.Lock()
+        #: The last lines written, so a trap can be explained (e.g. a MemoryError traceback).
+        self.recent: list[str] = []
+
+    def __call__(self, data: bytes) -> None:
+        with self._lock:
+            self._partial += data
+            *lines, rest = bytes(self._partial).split(b"\n")
+            if len(rest) > MAX_LINE:
+                lines.append(rest[:MAX_LINE] + b" [line cut]")
+                rest = b""
+            self._partial = bytearray(rest)
+        for line in lines:
+            self._emit(line)
+
+    def flush(self) -> None:
+        with self._lock:
+            rest, self._partial = bytes(self._partial), bytearray()
+        if rest:
+            self._emit(rest)
+
+    def _emit(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace").rstrip("\r")
+        self.recent.append(text)
+        del self.recent[:-20]
+        if self._bus.has_subscribers:
+            self._bus.publish(LogRecord(self._plugin_id, self._level, text,
+                                        source=self._stream, version=self._version))

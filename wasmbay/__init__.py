@@ -1,0 +1,3 @@
+"""Wasmbay: a desktop manager for sandboxed WebAssembly component plugins."""
+
+__version__ = "0.1.0"
