@@ -16,7 +16,7 @@ from typing import Any
 
 import wasmtime
 from wasmtime import Config, Engine
-from wasmtime.component import Component, ComponentInstanceType, Linker
+from wasmtime.component import Component, ComponentInstanceType, FuncType, Linker
 
 from . import errors as E
 from .cache import CompiledCache
@@ -62,7 +62,8 @@ class ComponentInfo:
     def to_dict(self) -> dict[str, Any]:
         return {
             "sha256": self.sha256, "size": self.size, "wit_version": self.contract.major,
-            "contract": f"{PACKAGE}@{self.contract_version_text}",
+            "contract": PACKAGE if self.contract_version_text == "unversioned"
+            else f"{PACKAGE}@{self.contract_version_text}",
             "plugin_api_export": self.plugin_api_export, "exports": list(self.exports),
             "plugin_api_functions": list(self.plugin_api_functions),
             "imports": list(self.imports), "needs_network": self.needs_network,
@@ -200,7 +201,8 @@ class Runtime:
         api_ty = exports[api_export].ty
         functions: tuple[str, ...] = ()
         if isinstance(api_ty, ComponentInstanceType):
-            functions = tuple(api_ty.exports(self.engine))
+            functions = tuple(n for n, item in api_ty.exports(self.engine).items()
+                              if isinstance(item.ty, FuncType))
         missing = [f for f in contract.required_exports if f not in functions]
         if missing:
             raise E.MissingExportError(

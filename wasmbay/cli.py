@@ -1,0 +1,246 @@
+"""The ``wasmbay`` command line: a thin layer over wasmbay.core.
+
+Exit codes: 0 success; 1 the plugin reported failure; 2 usage; 3 the file could not be
+loaded (validation, initialize failed); 4 trap, timeout or limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from wasmbay import __version__
+from wasmbay.core import errors as E
+from wasmbay.core.events import Event, LogRecord, PluginEvent
+from wasmbay.core.grants import GRANT_SYNTAX, Grants, parse_duration
+
+EXIT_OK, EXIT_PLUGIN_FAILED, EXIT_USAGE, EXIT_LOAD, EXIT_TRAP = 0, 1, 2, 3, 4
+
+
+def exit_code_for(error: E.WasmbayError) -> int:
+    if isinstance(error, E.UsageError):
+        return EXIT_USAGE
+    if isinstance(error, E.PluginLoadError):
+        return EXIT_LOAD
+    return EXIT_TRAP
+
+
+# --- output helpers ---------------------------------------------------------------------
+
+_COLORS = {"trace": "2", "debug": "2", "info": "0", "warn": "33", "error": "31"}
+
+
+def format_record(event: Event, color: bool = False) -> str:
+    if isinstance(event, LogRecord):
+        level = event.level.label
+        src = "" if event.source == "plugin" else f"{event.source}: "
+        ver = f" {event.version}" if event.version else ""
+        text = f"[{event.plugin_id}{ver}] {level:<5} {src}{event.message}"
+        code = _COLORS.get(level, "0")
+        return f"\x1b[{code}m{text}\x1b[0m" if color and code != "0" else text
+    if isinstance(event, PluginEvent):
+        return f"[{event.plugin_id}] event {event.event_type}: {event.payload}"
+    return f"[{event.plugin_id}] {type(event).__name__}"
+
+
+def stream_events_to_stderr(json_lines: bool) -> Callable[[Event], None]:
+    color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+
+    def write(event: Event) -> None:
+        line = json.dumps(event.to_dict()) if json_lines else format_record(event, color)
+        print(line, file=sys.stderr, flush=True)
+
+    return write
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def parse_pairs(items: Sequence[str] | None, what: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise E.UsageError(f"bad {what} '{item}'", hint=f"use --{what} KEY=VALUE")
+        pairs.append((key, value))
+    return pairs
+
+
+def grants_from_args(args: argparse.Namespace, base: Grants | None = None) -> Grants:
+    grants = base or Grants()
+    if getattr(args, "preset", None) == "standard":
+        from wasmbay.core.paths import AppDirs
+
+        root = AppDirs.default().data / "sandbox" / "standard"
+        grants = Grants.standard(root / "data", root / "tmp")
+    grants = grants.grant_all(args.grant or [])
+    if getattr(args, "timeout", None):
+        grants = grants.grant(f"timeout={args.timeout}")
+    return grants
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from wasmbay.core.runtime import Runtime
+
+    grants = grants_from_args(args)
+    options = parse_pairs(args.option, "option")
+    config = dict(parse_pairs(args.config, "config"))
+    with Runtime() as runtime:
+        runtime.bus.subscribe(stream_events_to_stderr(args.json))
+        plugin = runtime.load(Path(args.path), grants=grants, config=config)
+        try:
+            result = plugin.process(args.input, options, request_id=args.request_id)
+        finally:
+            plugin.close()
+    if args.json:
+        print_json(result.to_dict())
+    elif result.success:
+        print(result.output)
+    else:
+        print(f"wasmbay: plugin '{plugin.plugin_id}' reported failure: {result.error}",
+              file=sys.stderr)
+        if result.output:
+            print(result.output)
+    return EXIT_OK if result.success else EXIT_PLUGIN_FAILED
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from wasmbay.core.plugin import Generation, PluginInstance
+    from wasmbay.core.runtime import Runtime
+
+    with Runtime() as runtime:
+        loaded = runtime.compile(Path(args.path))
+        info = loaded.info.to_dict()
+        metadata: dict[str, Any] | None = None
+        metadata_error = None
+        try:  # metadata needs an instance, but not initialize (which may need config)
+            inst = PluginInstance(runtime, Path(args.path).stem,
+                                  Generation(loaded, Grants(), {}, None), "")
+            try:
+                metadata = inst.get_metadata().to_dict()
+            finally:
+                inst.close()
+        except E.WasmbayError as e:
+            metadata_error = str(e)
+    info["metadata"] = metadata
+    if metadata_error:
+        info["metadata_error"] = metadata_error
+    if args.json:
+        print_json(info)
+        return EXIT_OK
+    print(f"file:         {args.path}")
+    print(f"sha256:       {info['sha256']}")
+    print(f"size:         {info['size']:,} bytes")
+    print(f"contract:     {info['contract']} (WIT version {info['wit_version']})")
+    if metadata:
+        print(f"name:         {metadata['name']} {metadata['version']}")
+        print(f"description:  {metadata['description']}")
+        for cap in metadata["capabilities"]:
+            target = f"={cap['target']}" if cap["target"] else ""
+            print(f"requests:     {cap['kind']}{target}  ({cap['reason']})")
+    elif metadata_error:
+        print(f"metadata:     unavailable: {metadata_error}")
+    print(f"exports:      {info['plugin_api_export']}: {', '.join(info['plugin_api_functions'])}")
+    print("imports:")
+    for name in info["imports"]:
+        print(f"  {name}")
+    if info["needs_network"]:
+        print("note:         imports wasi:http; it loads only with --grant network")
+    return EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    try:
+        from wasmbay.gui.app import run_gui
+    except ImportError as e:
+        raise E.UsageError(f"the desktop window is not available: {e}",
+                           hint="install PySide6-Essentials, or use the CLI commands") from None
+    return run_gui(list(getattr(args, "qt_args", []) or []))
+
+
+# --- parser -----------------------------------------------------------------------------
+
+
+def add_grant_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grant", action="append", metavar="CAP",
+                   help=f"grant a capability: {GRANT_SYNTAX}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wasmbay", description="Manage and run sandboxed WebAssembly component plugins.",
+        epilog="Run without a command to open the desktop window.")
+    parser.add_argument("--version", action="version", version=f"wasmbay {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a component once, in its sandbox")
+    p.add_argument("path", help="the .wasm component")
+    p.add_argument("input", help="the request's input text")
+    p.add_argument("--option", action="append", metavar="K=V", help="a request option")
+    p.add_argument("--config", action="append", metavar="K=V", help="a configuration value")
+    add_grant_arguments(p)
+    p.add_argument("--timeout", metavar="DURATION", help="time limit per call (e.g. 5s)")
+    p.add_argument("--preset", choices=["restricted", "standard"], default="restricted",
+                   help="start from a grant preset (default: restricted, i.e. nothing)")
+    p.add_argument("--request-id", metavar="ID", help="request id (v2 plugins receive it)")
+    p.add_argument("--json", action="store_true", help="print the response (and logs) as JSON")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("inspect", help="show a component's WIT version, imports, exports")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("gui", help="open the desktop window")
+    p.set_defaults(func=cmd_gui)
+
+    for extension in _extensions():
+        extension(sub)
+    return parser
+
+
+def _extensions() -> list[Callable[[Any], None]]:
+    """Subcommand groups that live in their own modules (library, authoring)."""
+    found: list[Callable[[Any], None]] = []
+    for module in ("wasmbay.cli_library", "wasmbay.authoring"):
+        try:
+            mod = __import__(module, fromlist=["add_subcommands"])
+        except ImportError:
+            continue
+        found.append(mod.add_subcommands)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv:
+        argv = ["gui"]
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if getattr(args, "timeout", None):
+            parse_duration(args.timeout)
+        code: int = args.func(args)
+        return code
+    except E.WasmbayError as e:
+        if getattr(args, "json", False):
+            print_json({"error": e.to_dict()})
+        print(f"wasmbay: {e}", file=sys.stderr)
+        return exit_code_for(e)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `wasmbay inspect x | head`
+        sys.stderr.close()
+        return EXIT_OK
