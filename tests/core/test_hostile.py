@@ -1,0 +1,82 @@
+"""Hostile plugins are stopped with a clear error, and the next call succeeds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from wasmbay.core import errors as E
+from wasmbay.core.events import LogRecord
+from wasmbay.core.grants import Grants
+from wasmbay.core.plugin import Plugin
+from wasmbay.core.runtime import Runtime
+
+Build = Callable[[str], Path]
+SAFE_LIMITS = Grants().grant_all(["timeout=500ms", "memory=32MiB"])
+
+
+@pytest.fixture
+def host_logs(runtime: Runtime) -> Iterator[list[LogRecord]]:
+    seen: list[LogRecord] = []
+    unsubscribe = runtime.bus.subscribe(seen.append, LogRecord)  # type: ignore[arg-type]
+    yield seen
+    unsubscribe()
+
+
+def load(runtime: Runtime, path: Path, grants: Grants = SAFE_LIMITS) -> Plugin:
+    return runtime.load(path, grants=grants)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "error", "words"),
+    [
+        ("busy_loop", E.PluginTimeoutError, "time limit of 500ms"),
+        ("unreachable", E.PluginTrapError, "unreachable"),
+        ("deep_recursion", E.StackOverflowError, "stack"),
+        ("oob", E.OutOfBoundsError, "out of bounds"),
+        ("memory_bomb", E.MemoryLimitError, "memory"),
+    ],
+)
+def test_hostile_call_fails_cleanly_then_recovers(
+    runtime: Runtime, fixture_wasm: Build, host_logs: list[LogRecord],
+    fixture: str, error: type[E.WasmbayError], words: str,
+) -> None:
+    with load(runtime, fixture_wasm(fixture)) as plugin:
+        with pytest.raises(error) as info:
+            plugin.process("boom")
+        assert info.value.plugin_id == plugin.plugin_id
+        assert words in str(info.value)
+        assert info.value.hint
+        # The poisoned Store was thrown away: the same plugin answers the next call.
+        ok = plugin.process("hello", [("safe", "1")])
+        assert ok.success and "hello" in ok.output
+        snap = plugin.metrics.snapshot()
+        assert snap.calls == 2
+        assert (snap.timeouts if error is E.PluginTimeoutError else snap.traps) == 1
+    assert any(r.source == "host" and "fresh instance" in r.message for r in host_logs)
+
+
+def test_fuel_limit_stops_a_busy_loop(runtime: Runtime, fixture_wasm: Build) -> None:
+    with load(runtime, fixture_wasm("busy_loop"),
+              SAFE_LIMITS.grant_all(["fuel=1000000", "timeout=10s"])) as plugin:
+        with pytest.raises(E.FuelExhaustedError):
+            plugin.process("boom")
+        assert plugin.process("x", [("safe", "1")]).success
+
+
+def test_huge_output_does_not_take_the_host_down(runtime: Runtime, fixture_wasm: Build) -> None:
+    with load(runtime, fixture_wasm("huge_output"),
+              Grants().grant_all(["memory=256MiB", "timeout=20s"])) as plugin:
+        result = plugin.process("go")
+        assert len(result.output) >= 16 * 1024 * 1024
+        assert plugin.process("again").success
+
+
+def test_log_flood_is_delivered_and_bounded(runtime: Runtime, fixture_wasm: Build,
+                                             host_logs: list[LogRecord]) -> None:
+    with load(runtime, fixture_wasm("log_flood")) as plugin:
+        assert plugin.process("20000").success
+    lines = [r for r in host_logs if r.source == "plugin" and r.message == "line"]
+    assert len(lines) == 20000
