@@ -110,7 +110,8 @@ class PluginInstance:
         grants = gen.grants
         self._ticks = runtime.ticks_for(grants.timeout_s)
         self._timeout = grants.timeout_s
-        self.ctx = HostContext(plugin_id, version, runtime.bus, gen.config, gen.secret_lookup)
+        self.ctx = HostContext(plugin_id, version, runtime.bus, gen.config, gen.secret_lookup,
+                               memory_limit=grants.memory_bytes)
         self.stdout = OutputCapture(runtime.bus, plugin_id, version, "stdout")
         self.stderr = OutputCapture(runtime.bus, plugin_id, version, "stderr")
         if info.needs_network and not grants.network:
@@ -122,7 +123,7 @@ class PluginInstance:
         self.store.set_wasi(build_wasi(grants, self.stdout, self.stderr))
         if grants.network:
             self.store.set_wasi_http()
-        self.store.set_limits(memory_size=grants.memory_bytes)
+        # The memory limit is enforced by core.memory, which also tells us when it was hit.
         self._fuel = grants.fuel
         self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
         self._thread = (_SandboxThread(f"wasmbay-{plugin_id}")
@@ -153,7 +154,7 @@ class PluginInstance:
                     plugin_id=self.plugin_id,
                     hint="wasi:http needs the network grant; other imports need a different host"
                     if name.startswith("wasi:http") else "build against wit/v1 or wit/v2") from None
-            if "memory" in text and ("limit" in text or "minimum" in text):
+            if self.ctx.memory_refused or "exceeds the memory limit" in text:
                 raise E.MemoryLimitError(
                     f"needs more memory at start than its limit of "
                     f"{format_size(self.gen.grants.memory_bytes)}", plugin_id=self.plugin_id,
@@ -165,6 +166,7 @@ class PluginInstance:
     def _run(self, fn: Callable[[], T], what: str) -> T:
         """Run ``fn`` against this Store within the time limit; map traps to domain errors."""
         store = self.store
+        self.ctx.memory_refused = 0
         store.set_epoch_deadline(self._ticks)
         if self._fuel is not None:
             store.set_fuel(self._fuel)
@@ -228,7 +230,7 @@ class PluginInstance:
             return E.OutOfBoundsError(
                 f"{what} accessed memory out of bounds (wasm trap: out of bounds memory access)",
                 plugin_id=pid, hint="a bug in the plugin; report it to its author")
-        if ("MemoryError" in recent or "memory allocation of" in recent
+        if (self.ctx.memory_refused or "MemoryError" in recent or "memory allocation of" in recent
                 or "out of memory" in recent.lower() or "memory limit" in lower):
             return E.MemoryLimitError(
                 f"{what} ran out of memory at its limit of "
@@ -262,8 +264,9 @@ class PluginInstance:
             return ProcessResult(output=res.output, success=bool(res.success),
                                  error=getattr(res, "error-message"))
         if isinstance(res, Record):
-            return ProcessResult(output=res.output, success=True,
-                                 attributes=tuple(tuple(a) for a in res.attributes))
+            ok: Any = res
+            return ProcessResult(output=ok.output, success=True,
+                                 attributes=tuple(tuple(a) for a in ok.attributes))
         return ProcessResult(output="", success=False, error=_error_text(res),
                              error_kind=getattr(res, "tag", None))
 

@@ -19,6 +19,7 @@ from wasmtime import Config, Engine
 from wasmtime.component import Component, ComponentInstanceType, FuncType, Linker
 
 from . import errors as E
+from . import memory
 from .cache import CompiledCache
 from .contract import PACKAGE, SUPPORTED, ContractVersion, parse_contract_name, supported_label
 from .events import EventBus
@@ -91,8 +92,10 @@ class Runtime:
         cfg.consume_fuel = True
         cfg.max_wasm_stack = MAX_WASM_STACK
         cfg.cranelift_opt_level = "speed"
+        memory.install(cfg)  # memory limits enforced (and reported) by core.memory
         self.engine = Engine(cfg)
-        fingerprint = (f"component-model,epoch,fuel,stack={MAX_WASM_STACK},opt=speed")
+        fingerprint = (f"component-model,epoch,fuel,stack={MAX_WASM_STACK},opt=speed,"
+                       "host-memory,no-cow")
         cache_dir = self.dirs.cache / "compiled" if cache else None
         self.cache = CompiledCache(self.engine, cache_dir, fingerprint)
         self._linkers = {False: self._make_linker(network=False),
