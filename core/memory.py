@@ -43,6 +43,7 @@ FALLBACK_LIMIT = 256 * 1024 * 1024
 class _LinearMemory:
     base: int
     reserved: int  # bytes of address space, guard included
+    usable: int  # bytes the memory could ever grow to (we refuse past ``limit``)
     size: int
     limit: int
     ctx: hostapi.HostContext | None
@@ -75,7 +76,8 @@ def _new_memory(_env: Any, _ty: Any, minimum: int, maximum: int, reserved: int, 
         limit = min(limit, maximum) if maximum else limit
         # A static memory must be exactly `reserved` big (wasmtime elides bounds checks
         # against it); a dynamic one we reserve to its limit so it never has to move.
-        span = _round_up(max(reserved, limit, minimum)) + _round_up(guard)
+        usable = _round_up(max(reserved, limit, minimum))
+        span = usable + _round_up(guard)
         base = _libc.mmap(None, span, _PROT_NONE,
                           mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE, -1, 0)
         if base in (None, _MAP_FAILED):
@@ -86,7 +88,7 @@ def _new_memory(_env: Any, _ty: Any, minimum: int, maximum: int, reserved: int, 
             return _error("could not commit the initial memory")
         with _lock:
             key = next(_ids)
-            _memories[key] = _LinearMemory(base, span, minimum, limit, ctx)
+            _memories[key] = _LinearMemory(base, span, usable, minimum, limit, ctx)
         out = ret.contents
         out.env = key
         out.get_memory = _get_memory
@@ -101,7 +103,9 @@ def _new_memory(_env: Any, _ty: Any, minimum: int, maximum: int, reserved: int, 
 def _get_memory(env: Any, byte_size: Any, max_byte_size: Any) -> int:
     mem = _memories[env]
     byte_size[0] = mem.size
-    max_byte_size[0] = mem.limit
+    # Report the reservation, not the limit: wasmtime refuses growth past this maximum
+    # silently, while a growth past the limit must reach _grow_memory to be recorded.
+    max_byte_size[0] = mem.usable
     return mem.base
 
 

@@ -76,7 +76,7 @@ def test_huge_output_does_not_take_the_host_down(runtime: Runtime, fixture_wasm:
 
 def test_log_flood_is_delivered_and_bounded(runtime: Runtime, fixture_wasm: Build,
                                              host_logs: list[LogRecord]) -> None:
-    with load(runtime, fixture_wasm("log_flood")) as plugin:
+    with load(runtime, fixture_wasm("log_flood"), SAFE_LIMITS.grant("timeout=30s")) as plugin:
         assert plugin.process("20000").success
     lines = [r for r in host_logs if r.source == "plugin" and r.message == "line"]
     assert len(lines) == 20000
