@@ -149,11 +149,12 @@ class PluginInstance:
             text = str(e)
             if "unknown import" in text or "matching implementation was not found" in text:
                 name = text.split("`")[1] if "`" in text else "an import"
+                mismatch = "type mismatch" in text or "expected" in text
                 raise E.UnknownImportError(
-                    f"imports {name}, which this host does not provide", import_name=name,
-                    plugin_id=self.plugin_id,
-                    hint="wasi:http needs the network grant; other imports need a different host"
-                    if name.startswith("wasi:http") else "build against wit/v1 or wit/v2") from None
+                    f"imports {name}" + (" with a signature that does not match this host's"
+                                         if mismatch else ", which this host does not provide"),
+                    import_name=name, plugin_id=self.plugin_id,
+                    hint="rebuild it against WASI 0.2 and wit/v1 or wit/v2") from None
             if self.ctx.memory_refused or "exceeds the memory limit" in text:
                 raise E.MemoryLimitError(
                     f"needs more memory at start than its limit of "
