@@ -9,6 +9,7 @@ the .wasm. Outputs go to build/plugins/ (samples) and build/fixtures/ (test plug
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -64,10 +65,8 @@ def _fingerprint(src_dir: Path, wit_dir: Path) -> str:
             continue
         h.update(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path).encode())
         h.update(path.read_bytes())
-    try:
+    with contextlib.suppress(PackageNotFoundError):
         h.update(dist_version("componentize-py").encode())
-    except PackageNotFoundError:
-        pass
     return h.hexdigest()
 
 

@@ -8,10 +8,10 @@ processed request emits a ``processing_complete`` event.
 
 import json
 
+from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports.plugin_api import PluginMetadata, ProcessRequest, ProcessResponse
 from wit_world.imports import host_api
-from componentize_py_types import Err
 
 
 class PluginApi(exports.PluginApi):
@@ -19,8 +19,8 @@ class PluginApi(exports.PluginApi):
         host_api.log_message("info", "DataProcessor initializing")
         db_url = host_api.get_config("database_url")
         if not db_url:
-            raise Err("database_url not configured: set it with "
-                      "`wasmbay config ID database_url VALUE --secret` or --config database_url=...")
+            raise Err("database_url not configured: set it with `wasmbay config ID "
+                      "database_url VALUE --secret` or --config database_url=...")
         scheme = db_url.split(":", 1)[0]
         host_api.log_message("info", f"using a {scheme} database")  # never log the secret
         print("data-processor ready")

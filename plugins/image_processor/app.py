@@ -5,10 +5,10 @@ There is no image library in the guest, so an "image" is its size, ``WIDTHxHEIGH
 optionally, the ``max-height`` option, keeping the aspect ratio.
 """
 
+from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports.plugin_api import PluginMetadata, ProcessRequest, ProcessResponse
 from wit_world.imports import host_api
-from componentize_py_types import Err
 
 DEFAULT_MAX_WIDTH = 1920
 
