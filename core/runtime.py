@@ -12,7 +12,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wasmtime
 from wasmtime import Config, Engine
@@ -25,6 +25,10 @@ from .contract import PACKAGE, SUPPORTED, ContractVersion, parse_contract_name, 
 from .events import EventBus
 from .hostapi import HOST_FUNCTIONS, SecretLookup
 from .paths import AppDirs
+
+if TYPE_CHECKING:
+    from .grants import Grants
+    from .plugin import Plugin
 
 #: Epoch granularity: time limits are enforced to within one tick.
 TICK_S = 0.01
@@ -241,12 +245,12 @@ class Runtime:
     # --- loading ------------------------------------------------------------------------
 
     def load(self, source: Path | bytes | LoadedComponent, *, plugin_id: str | None = None,
-             grants: Any = None, config: dict[str, str] | None = None,
+             grants: Grants | None = None, config: dict[str, str] | None = None,
              secret_lookup: SecretLookup | None = None, expected_sha256: str | None = None,
-             max_instances: int = 4, label: str = "") -> Any:
+             max_instances: int = 4, label: str = "") -> Plugin:
         """Compile (or reuse), instantiate and initialize a plugin; returns a Plugin."""
         from .grants import Grants
-        from .plugin import Plugin
+        from .plugin import Plugin  # plugin imports runtime: import late
 
         if isinstance(source, LoadedComponent):
             loaded = source
