@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtGui import QGuiApplication
+
 from wasmbay.core.events import LogLevel, LogRecord
 from wasmbay.gui.logmodel import LogBuffer, LogModel
 from wasmbay.gui.widgets.logs import LogsPane

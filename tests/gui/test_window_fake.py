@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from wasmbay.core.events import LogLevel, LogRecord
 
 from .fakes import FakeBackend
