@@ -19,4 +19,4 @@ if __name__ == "__main__":
     sys.meta_path.insert(0, _BlockQt())
     import pytest
 
-    sys.exit(pytest.main(["-p", "no:pytestqt", "-p", "no:cacheprovider", *sys.argv[1:]]))
+    sys.exit(pytest.main(["-p", "no:pytest-qt", "-p", "no:cacheprovider", *sys.argv[1:]]))
