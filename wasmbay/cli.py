@@ -94,9 +94,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     grants = grants_from_args(args)
     options = parse_pairs(args.option, "option")
     config = dict(parse_pairs(args.config, "config"))
+    path = Path(args.path)
+    plugin_id = args.id or path.stem
+    secret_lookup = None
+    if args.secret:
+        from wasmbay.core.secrets import SecretStore
+
+        secret_lookup = SecretStore().lookup_for(plugin_id, frozenset(args.secret))
     with Runtime() as runtime:
         runtime.bus.subscribe(stream_events_to_stderr(args.json))
-        plugin = runtime.load(Path(args.path), grants=grants, config=config)
+        plugin = runtime.load(path, plugin_id=plugin_id, grants=grants, config=config,
+                              secret_lookup=secret_lookup)
         try:
             result = plugin.process(args.input, options, request_id=args.request_id)
         finally:
@@ -187,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="the request's input text")
     p.add_argument("--option", action="append", metavar="K=V", help="a request option")
     p.add_argument("--config", action="append", metavar="K=V", help="a configuration value")
+    p.add_argument("--secret", action="append", metavar="KEY",
+                   help="serve KEY to get-config from the OS keyring (service 'wasmbay', "
+                        "user 'ID/KEY'); the value never touches a file")
+    p.add_argument("--id", help="the plugin id (default: the file name without .wasm)")
     add_grant_arguments(p)
     p.add_argument("--timeout", metavar="DURATION", help="time limit per call (e.g. 5s)")
     p.add_argument("--preset", choices=["restricted", "standard"], default="restricted",
