@@ -116,7 +116,7 @@ class PluginMetadata:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProcessResult:
     """What ``process`` answered, in one shape for every contract version."""
 

@@ -464,7 +464,9 @@ class Plugin:
                 request_id: str | None = None) -> ProcessResult:
         start = time.perf_counter()
         result = self._call("process", lambda i: i.process(text, options, request_id))
-        return _stamp(result, self.version, time.perf_counter() - start)
+        result.served_by = self.version
+        result.duration_s = time.perf_counter() - start
+        return result
 
     def health(self) -> HealthReport:
         try:
@@ -516,8 +518,3 @@ class Plugin:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _stamp(result: ProcessResult, version: str, duration: float) -> ProcessResult:
-    from dataclasses import replace
-    return replace(result, served_by=version, duration_s=duration)

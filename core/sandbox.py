@@ -63,6 +63,8 @@ class OutputCapture:
             self._emit(line)
 
     def flush(self) -> None:
+        if not self._partial:  # the common case after every call: nothing pending
+            return
         with self._lock:
             rest, self._partial = bytes(self._partial), bytearray()
         if rest:
