@@ -1,0 +1,119 @@
+"""Typed events of the plugin manager: what the GUI and CLI subscribe to.
+
+All plain, frozen data, safe to hand to another thread (the GUI re-emits them as Qt
+signals). They share the bus with the runtime's LogRecord and PluginEvent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInstalled(Event):
+    version: str
+    requested: tuple[str, ...] = ()
+    granted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PluginUninstalled(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PluginLoading(Event):
+    """Start-up or reload progress, 0.0 to 1.0, with the stage being worked on."""
+
+    progress: float
+    stage: str
+    version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginReady(Event):
+    version: str
+    wit_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PluginFailed(Event):
+    reason: str
+    kind: str = "error"
+    version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginEnabled(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PluginDisabled(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GrantsChanged(Event):
+    capabilities: tuple[str, ...]
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanged(Event):
+    key: str
+    secret: bool = False
+    removed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSwapped(Event):
+    """A new build or generation now serves calls; the old one finished its calls."""
+
+    old_version: str
+    new_version: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SwapFailed(Event):
+    """A rebuild did not load; the running version keeps serving."""
+
+    reason: str
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryStarted(Event):
+    version: str
+    percent: int
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryPercentChanged(Event):
+    version: str
+    percent: int
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryPromoted(Event):
+    version: str
+    previous: str
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryRolledBack(Event):
+    version: str
+    reason: str
+    automatic: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsUpdated(Event):
+    """Per-version metrics (``MetricsSnapshot.to_dict()`` values), at most a few per second."""
+
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict)
