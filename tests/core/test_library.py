@@ -1,0 +1,226 @@
+"""The installed-plugin library: install, update, permissions, integrity, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from wasmbay.core import errors as E
+from wasmbay.core.events import Event
+from wasmbay.core.library import Library
+from wasmbay.core.manager import PermissionEscalationError, PluginManager
+from wasmbay.core.manager_events import PluginFailed, PluginInstalled, PluginReady
+from wasmbay.core.package import PackageError, build_package
+from wasmbay.core.paths import AppDirs
+from wasmbay.core.runtime import Runtime
+
+from .library_fixtures import echo_variant
+
+Build = Callable[[str], Path]
+
+
+def home_dirs(root: Path) -> AppDirs:
+    return AppDirs(root / "data", root / "config", root / "cache", root / "logs")
+
+
+@pytest.fixture
+def manager(tmp_path: Path, runtime: Runtime) -> Iterator[PluginManager]:
+    m = PluginManager(home_dirs(tmp_path / "home"), runtime=runtime)
+    yield m
+    m.close()
+
+
+def events_of(m: PluginManager) -> list[Event]:
+    seen: list[Event] = []
+    m.subscribe(seen.append)
+    return seen
+
+
+def test_install_call_uninstall(manager: PluginManager, fixture_wasm: Build) -> None:
+    seen = events_of(manager)
+    status = manager.install(fixture_wasm("echo"))
+    assert status.plugin_id == "echo" and status.state == "ready"
+    assert manager.call("echo", "hi").output == "processed: hi"
+    assert any(isinstance(e, PluginInstalled) for e in seen)
+    assert any(isinstance(e, PluginReady) for e in seen)
+    sha = manager.record("echo").versions["1.0.0"].sha256
+    assert manager.runtime.cache.contains(sha)
+    manager.uninstall("echo")
+    assert manager.ids() == []
+    assert not manager.library.plugin_dir("echo").exists()
+    assert not manager.runtime.cache.contains(sha)
+
+
+def test_nothing_is_granted_unless_the_user_grants_it(manager: PluginManager,
+                                                      fixture_wasm: Build) -> None:
+    preview = manager.preview(fixture_wasm("echo_v2"))
+    assert {c.text for c in preview.requested} == {"fs-read=/data", "network"}
+    status = manager.install(fixture_wasm("echo_v2"))
+    assert not any(c.startswith(("fs-", "network")) for c in status.capabilities)
+
+
+def test_update_asking_for_more_shows_the_permission_diff(manager: PluginManager,
+                                                          fixture_wasm: Build) -> None:
+    manager.install(fixture_wasm("echo"))
+    with pytest.raises(PermissionEscalationError) as info:
+        manager.install(fixture_wasm("echo_v2"))
+    assert set(info.value.escalation) == {"fs-read=/data", "network"}
+    assert "+network" in str(info.value)
+    assert manager.status("echo").stable == "1.0.0"  # nothing changed
+    assert manager.call("echo", "x").output == "processed: x"
+    status = manager.install(fixture_wasm("echo_v2"), accept_requested=True)
+    assert status.stable == "2.0.0" and "network" in status.capabilities
+    assert manager.call("echo", "x").output == "v2: x"
+
+
+def test_tampered_component_is_refused(manager: PluginManager, fixture_wasm: Build) -> None:
+    manager.install(fixture_wasm("echo"))
+    path = manager.library.component_path("echo", "1.0.0")
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    seen = events_of(manager)
+    manager.load("echo")
+    failed = [e for e in seen if isinstance(e, PluginFailed)]
+    assert failed and failed[0].kind == "integrity"
+    assert "changed behind Wasmbay's back" in failed[0].reason
+    with pytest.raises(E.PluginUnavailableError):
+        manager.call("echo", "x")
+
+
+def test_a_corrupt_entry_does_not_block_the_others(tmp_path: Path, runtime: Runtime,
+                                                   fixture_wasm: Build) -> None:
+    dirs = home_dirs(tmp_path / "home")
+    with PluginManager(dirs, runtime=runtime) as m:
+        m.install(fixture_wasm("echo"))
+        m.install(fixture_wasm("echo_v1_versioned"), plugin_id="other")
+    state = dirs.data / "plugins" / "other" / "state.json"
+    state.write_text("{ not json")
+    with PluginManager(dirs, runtime=runtime) as m:
+        assert m.ids() == ["echo"]
+        assert [p.plugin_id for p in m.problems] == ["other"]
+        assert "corrupt" in str(m.problems[0]) and m.problems[0].hint
+        assert m.call("echo", "still").output == "processed: still"
+    assert state.read_text() == "{ not json"  # nothing deleted
+
+
+def test_disable_and_enable(manager: PluginManager, fixture_wasm: Build) -> None:
+    manager.install(fixture_wasm("echo"))
+    manager.disable("echo")
+    assert manager.status("echo").state == "disabled"
+    with pytest.raises(E.PluginUnavailableError) as info:
+        manager.call("echo", "x")
+    assert "wasmbay enable echo" in info.value.hint
+    manager.enable("echo")
+    assert manager.call("echo", "x").success
+
+
+def test_packages_signed_and_unsigned(manager: PluginManager, fixture_wasm: Build,
+                                      tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes_raw()
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    wasm = fixture_wasm("echo").read_bytes()
+    manifest = {"id": "pkg-echo", "name": "echo", "version": "1.0.0", "description": "d",
+                "wit_version": 1, "capabilities": ["env=HOME"]}
+    signed = build_package(tmp_path / "echo.zip", manifest, wasm, private_key=private)
+    with pytest.raises(PackageError) as untrusted:
+        manager.preview(signed)
+    assert "trusted key" in str(untrusted.value)
+    manager.trusted_keys.mkdir(parents=True, exist_ok=True)
+    (manager.trusted_keys / "publisher.pub").write_text(public.hex())
+    preview = manager.preview(signed)
+    assert preview.signed_by and [c.text for c in preview.requested] == ["env=HOME"]
+    assert manager.install(signed, accept_requested=True).capabilities[0] == "env=HOME"
+    # a package whose component does not match its manifest's sha256 is refused
+    bad = tmp_path / "bad.zip"
+    build_package(bad, {**manifest, "id": "bad"}, wasm)
+    import zipfile
+
+    with zipfile.ZipFile(bad) as z:
+        m = json.loads(z.read("manifest.json"))
+    m["sha256"] = "0" * 64
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("manifest.json", json.dumps(m))
+        z.writestr("plugin.wasm", wasm)
+    with pytest.raises(PackageError, match="does not match"):
+        manager.preview(bad)
+
+
+def test_secrets_never_reach_a_file(manager: PluginManager, sample_wasm: Build,
+                                    tmp_path: Path) -> None:
+    pytest.importorskip("keyring")
+    import keyring
+    from keyring.backends import fail
+
+    if isinstance(keyring.get_keyring(), fail.Keyring):
+        pytest.skip("no Secret Service: run through scripts/keyring-session.sh")
+    manager.install(fixture_path := sample_wasm("data_processor"), start=False)
+    assert fixture_path.exists()
+    secret = "postgres://admin:correct-horse-battery@db/prod"
+    manager.set_config("data-processor", "database_url", secret, secret=True)
+    manager.load("data-processor")
+    assert manager.call("data-processor", "a,b").success
+    for path in (tmp_path / "home").rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    manager.uninstall("data-processor")
+    assert manager.secrets.get("data-processor", "database_url") is None
+
+
+CRASH_SCRIPT = """
+import sys
+from pathlib import Path
+from wasmbay.core.manager import PluginManager
+m = PluginManager()
+for p in sys.argv[1:]:
+    try:
+        m.install(Path(p), start=False)
+    except Exception as e:
+        print(e, file=sys.stderr)
+m.close()
+"""
+
+
+def test_killing_install_and_update_at_random_points_loses_nothing(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    rng = random.Random(1234)
+    v1 = fixture_wasm("echo")
+    updates = [echo_variant(tmp_path, f"1.0.{i}", "processed") for i in range(1, 6)]
+    home = tmp_path / "home"
+    env = {**os.environ, "WASMBAY_HOME": str(home)}
+    for round_ in range(12):
+        proc = subprocess.Popen([sys.executable, "-c", CRASH_SCRIPT, str(v1),
+                                 str(updates[round_ % len(updates)])],
+                                env=env, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 1.2))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        # After every kill the library loads, and everything it lists is whole.
+        lib = Library(home / "data" / "plugins")
+        records, problems = lib.load()
+        assert problems == []
+        for rec in records.values():
+            for version, vrec in rec.versions.items():
+                data = lib.component_path(rec.plugin_id, version).read_bytes()
+                import hashlib
+
+                assert hashlib.sha256(data).hexdigest() == vrec.sha256
+        leftovers = [p.name for p in (home / "data" / "plugins").iterdir()
+                     if p.name.startswith(".")]
+        assert leftovers == []
+    with PluginManager(home_dirs(home)) as m:
+        for pid in m.ids():
+            assert m.call(pid, "ok").success
