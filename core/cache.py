@@ -1,8 +1,8 @@
 """Compiled-component cache: compile once per component, then load in milliseconds.
 
 Artefacts are keyed by the component's sha256, the wasmtime version and the engine
-settings, written atomically and owner-only, and checked against a digest we recorded
-when we wrote them: wasmtime trusts serialized code completely, so bytes we did not
+settings, written atomically and owner-only, and checked against the identity (inode, size,
+mtime, ctime) and digest we recorded when we wrote them: wasmtime trusts serialized code completely, so bytes we did not
 write ourselves (or that were damaged since) are dropped and recompiled, never loaded.
 """
 
@@ -106,9 +106,10 @@ class CompiledCache:
             if not _owned_and_private(path):
                 raise ValueError("not owned by this user or readable by others")
             meta = json.loads(_sidecar(path).read_text())
-            digest = _file_sha256(path)
-            if meta.get("artefact_sha256") != digest:
-                raise ValueError("digest does not match the one recorded when it was written")
+            if meta.get("stat") != _stat_key(path):
+                # Not the file we wrote (replaced, touched, truncated): check its content.
+                if meta.get("artefact_sha256") != _file_sha256(path):
+                    raise ValueError("digest does not match the one recorded when it was written")
             return Component.deserialize_file(self._engine, str(path))
         except (OSError, ValueError, KeyError, wasmtime.WasmtimeError) as e:
             _log.warning("dropping compiled cache entry %s: %s", path.name, e)
@@ -121,7 +122,8 @@ class CompiledCache:
         blob = bytes(data)
         atomic_write_bytes(path, blob)
         meta = {"artefact_sha256": hashlib.sha256(blob).hexdigest(),
-                "wasmtime": WASMTIME_VERSION, "engine": self._fingerprint}
+                "stat": _stat_key(path), "wasmtime": WASMTIME_VERSION,
+                "engine": self._fingerprint}
         atomic_write_bytes(_sidecar(path), json.dumps(meta).encode())
 
 
@@ -132,6 +134,12 @@ def _sidecar(path: Path) -> Path:
 def _owned_and_private(path: Path) -> bool:
     st = path.stat()
     return st.st_uid == os.getuid() and not (st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _stat_key(path: Path) -> list[int]:
+    """Identity of the file we wrote: any rewrite, copy or truncation changes it."""
+    st = path.stat()
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 def _file_sha256(path: Path) -> str:

@@ -492,13 +492,22 @@ class Plugin:
                 gen.live -= 1
             self._retire(first, shutdown=False)
             raise
+        # Warm as many instances as the old generation had, so callers after the swap
+        # never wait for an instantiation (swap latency stays flat under load).
+        warm = [first]
+        for _ in range(min(old.live, self.max_instances) - 1):
+            try:
+                warm.append(self._build(gen, version=first.ctx.version))
+            except E.WasmbayError:
+                break  # the rest are built on demand
         with self._cond:
             self.metadata = metadata
             if label is not None:
                 self.label = label
-            first.ctx.version = self.version
+            for inst in warm:
+                inst.ctx.version = self.version
             self._gen = gen
-            stale, self._idle = self._idle, [first]
+            stale, self._idle = self._idle, warm
             self._cond.notify_all()
         self._retire_all(stale)
 
