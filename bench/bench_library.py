@@ -110,8 +110,6 @@ def main() -> None:
     args = ap.parse_args()
     from plugins.build import build_sample
 
-    from tests.core.library_fixtures import echo_variant  # noqa: F401 (same helper)
-
     sample = build_sample(args.plugin)
     with tempfile.TemporaryDirectory() as home:
         root = Path(home)

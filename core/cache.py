@@ -1,9 +1,10 @@
 """Compiled-component cache: compile once per component, then load in milliseconds.
 
 Artefacts are keyed by the component's sha256, the wasmtime version and the engine
-settings, written atomically and owner-only, and checked against the identity (inode, size,
-mtime, ctime) and digest we recorded when we wrote them: wasmtime trusts serialized code completely, so bytes we did not
-write ourselves (or that were damaged since) are dropped and recompiled, never loaded.
+settings, written atomically and owner-only, and checked against the identity (inode,
+size, mtime, ctime) and digest we recorded when we wrote them: wasmtime trusts serialized
+code completely, so bytes we did not write ourselves (or that were damaged since) are
+dropped and recompiled, never loaded.
 """
 
 from __future__ import annotations
@@ -106,10 +107,10 @@ class CompiledCache:
             if not _owned_and_private(path):
                 raise ValueError("not owned by this user or readable by others")
             meta = json.loads(_sidecar(path).read_text())
-            if meta.get("stat") != _stat_key(path):
-                # Not the file we wrote (replaced, touched, truncated): check its content.
-                if meta.get("artefact_sha256") != _file_sha256(path):
-                    raise ValueError("digest does not match the one recorded when it was written")
+            # A file other than the one we wrote (replaced, touched, truncated): check content.
+            if (meta.get("stat") != _stat_key(path)
+                    and meta.get("artefact_sha256") != _file_sha256(path)):
+                raise ValueError("digest does not match the one recorded when it was written")
             return Component.deserialize_file(self._engine, str(path))
         except (OSError, ValueError, KeyError, wasmtime.WasmtimeError) as e:
             _log.warning("dropping compiled cache entry %s: %s", path.name, e)
