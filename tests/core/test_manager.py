@@ -152,3 +152,19 @@ def test_dev_hot_reload_swaps_good_builds_and_keeps_serving_on_bad_ones(
     target.write_bytes(b"\0asm\x0d\x00\x01\x00garbage")
     wait_for(lambda: any(isinstance(e, SwapFailed) for e in seen))
     assert manager.call(pid, "c").output == "rebuiltxx: c"
+
+
+def test_library_changes_by_another_process_are_picked_up(tmp_path: Path, runtime: Runtime,
+                                                          fixture_wasm: Build) -> None:
+    root = tmp_path / "home"
+    dirs = AppDirs(root / "d", root / "c", root / "k", root / "l")
+    seen: list[Event] = []
+    with PluginManager(dirs, runtime=runtime) as window:  # e.g. the desktop app
+        window.install(fixture_wasm("echo"))
+        window.subscribe(seen.append, PluginReady)
+        window.watch()
+        with PluginManager(dirs, runtime=runtime) as terminal:  # e.g. `wasmbay grant`
+            terminal.grant("echo", "env=HOME")
+        wait_for(lambda: "env=HOME" in window.status("echo").capabilities)
+        wait_for(lambda: any(isinstance(e, PluginReady) for e in seen))
+        assert window.call("echo", "x").success
