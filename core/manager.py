@@ -39,6 +39,7 @@ from .manager_events import (
     PluginSwapped,
     PluginUninstalled,
 )
+from .metrics import MetricsSnapshot
 from .package import is_package, read_package
 from .paths import AppDirs
 from .plugin import Generation, Plugin, PluginInstance
@@ -506,6 +507,14 @@ class PluginManager:
         if now - run.last_metrics >= self.METRICS_INTERVAL_S:
             run.last_metrics = now
             self._emit(MetricsUpdated(plugin_id, self._metrics(run)))
+
+    def metrics_snapshots(self, plugin_id: str) -> dict[str, MetricsSnapshot]:
+        """Per running version (stable, canary): the typed metrics."""
+        run = self._running.get(plugin_id)
+        if run is None:
+            return {}
+        return {p.version: p.metrics.snapshot() for p in (run.stable, run.canary)
+                if p is not None}
 
     def metrics(self, plugin_id: str) -> dict[str, dict[str, Any]]:
         run = self._running.get(plugin_id)

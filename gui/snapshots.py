@@ -1,0 +1,139 @@
+"""Plain, immutable values that cross from the engine thread to widgets.
+
+Widgets never see a wasmtime object or a live manager object: the engine worker copies
+what they need into these frozen dataclasses, so a value can be read on the GUI thread
+while the engine keeps changing the plugin it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from wasmbay.core.contract import CapabilityRequest, ProcessResult
+from wasmbay.core.grants import Grants
+from wasmbay.core.metrics import MetricsSnapshot
+
+#: The states a plugin row can be in, as shown in the State column.
+LOADING, READY, FAILED, DISABLED = "loading", "ready", "failed", "disabled"
+
+EMPTY_METRICS = MetricsSnapshot(0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One installed version of a plugin, with the metrics of the calls it served."""
+
+    version: str
+    metrics: MetricsSnapshot = EMPTY_METRICS
+    sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSnapshot:
+    """Everything the window shows about one plugin, copied at one moment."""
+
+    plugin_id: str
+    name: str = ""
+    description: str = ""
+    state: str = LOADING
+    progress: float = 0.0  # 0..1 while loading
+    reason: str = ""  # why it failed, or why it is disabled
+    stable: VersionInfo | None = None
+    canary: VersionInfo | None = None
+    canary_percent: int = 0
+    auto_rollback_threshold: float = 0.0  # error rate (0..1) that rolls a canary back
+    last_rollback: str = ""  # "why" of the most recent rollback, empty if none
+    last_rollback_automatic: bool = False
+    grants: Grants = field(default_factory=Grants)
+    config: tuple[tuple[str, str], ...] = ()
+    secret_keys: tuple[str, ...] = ()
+    data_dir: str = ""
+    wit_version: int = 0
+    requested: tuple[CapabilityRequest, ...] = ()
+    versions: tuple[str, ...] = ()  # every version kept on disk
+
+    @property
+    def metrics(self) -> MetricsSnapshot:
+        """Calls across stable and canary, for the table's summary columns."""
+        parts = [v.metrics for v in (self.stable, self.canary) if v is not None]
+        if not parts:
+            return EMPTY_METRICS
+        if len(parts) == 1:
+            return parts[0]
+        a, b = parts
+        return MetricsSnapshot(
+            a.calls + b.calls, a.errors + b.errors, a.traps + b.traps,
+            a.timeouts + b.timeouts, max(a.p50_ms, b.p50_ms), max(a.p95_ms, b.p95_ms),
+            max(a.p99_ms, b.p99_ms),
+            (a.mean_ms * a.calls + b.mean_ms * b.calls) / max(1, a.calls + b.calls))
+
+
+@dataclass(frozen=True, slots=True)
+class InstallPreview:
+    """What the consent dialog shows before anything is installed."""
+
+    path: str
+    plugin_id: str
+    name: str
+    version: str
+    description: str
+    wit_version: int
+    sha256: str
+    size: int
+    requested: tuple[CapabilityRequest, ...]
+    #: For an update: the plugin's current grants, so only new requests need approval.
+    current: Grants | None = None
+    current_version: str = ""
+
+    @property
+    def is_update(self) -> bool:
+        return self.current is not None
+
+    def new_requests(self) -> tuple[CapabilityRequest, ...]:
+        """Requests the current grants do not already cover (the permission diff)."""
+        if self.current is None:
+            return self.requested
+        have = set(self.current.capabilities())
+        granted_dirs = {(d.guest, d.writable) for d in self.current.dirs}
+        out = []
+        for req in self.requested:
+            if req.kind == "network" and self.current.network:
+                continue
+            if req.kind == "env" and req.target in self.current.env:
+                continue
+            if req.kind in ("fs-read", "fs-write"):
+                guest = req.target.partition(":")[2] or req.target
+                if (guest, True) in granted_dirs or (
+                        req.kind == "fs-read" and (guest, False) in granted_dirs):
+                    continue
+            if req.text in have:
+                continue
+            out.append(req)
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """The Try-it pane's answer: the response plus who served it and how fast."""
+
+    plugin_id: str
+    request_id: str
+    result: ProcessResult | None
+    error: str = ""
+
+    @property
+    def served_by(self) -> str:
+        return self.result.served_by if self.result else ""
+
+    @property
+    def duration_ms(self) -> float:
+        return self.result.duration_s * 1000 if self.result else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A command that failed in the engine, as text the user can act on."""
+
+    command: str
+    plugin_id: str
+    message: str

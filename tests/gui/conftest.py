@@ -1,0 +1,73 @@
+"""Qt fixtures: offscreen platform, an engine with a real or fake backend, leak checks.
+
+Every test here waits on signals (qtbot.waitSignal / waitUntil), never on fixed sleeps,
+and fails if it leaves a QThread or an engine Python thread running.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_QUICK_BACKEND", "software")
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QThread
+
+
+def _running_qthreads() -> list[QThread]:
+    main = QThread.currentThread()
+    found = []
+    for obj in gc.get_objects():
+        try:
+            if isinstance(obj, QThread) and obj is not main and obj.isRunning():
+                found.append(obj)
+        except RuntimeError:  # the C++ object is gone
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that leaves a QThread (or a Wasmbay call thread) running."""
+    if "qtbot" not in request.fixturenames and "qapp" not in request.fixturenames:
+        yield
+        return
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    leaked = _running_qthreads()
+    for t in leaked:  # clean up so one leak does not fail every later test
+        t.quit()
+        t.wait(5000)
+    assert not leaked, f"test left QThreads running: {[t.objectName() for t in leaked]}"
+    stray = [t for t in threading.enumerate()
+             if t.ident not in before and t.name.startswith("wasmbay-call") and t.is_alive()]
+    assert not stray, f"test left engine threads running: {[t.name for t in stray]}"
+
+
+@pytest.fixture
+def make_engine(qtbot: Any) -> Iterator[Callable[..., Any]]:
+    """``make_engine(factory=None)`` -> a started Engine, shut down after the test."""
+    from wasmbay.gui.engine import Engine
+
+    engines: list[Engine] = []
+
+    def make(factory: Any = None, start: bool = True) -> Engine:
+        engine = Engine(factory)
+        engines.append(engine)
+        if start:
+            with qtbot.waitSignal(engine.ready, timeout=30_000):
+                engine.start()
+        return engine
+
+    yield make
+    for engine in engines:
+        assert engine.shutdown(), "engine thread did not end"

@@ -1,0 +1,115 @@
+"""An in-memory Backend, for tests of the window's wiring that need no wasm at all."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from wasmbay.core.contract import CapabilityRequest, ProcessResult
+from wasmbay.core.events import Event, EventBus, LogLevel, LogRecord
+from wasmbay.core.grants import Grants
+from wasmbay.gui.snapshots import READY, InstallPreview, PluginSnapshot, VersionInfo
+
+
+class FakeBackend:
+    def __init__(self, plugins: list[str] | None = None) -> None:
+        self.bus = EventBus()
+        self.closed = threading.Event()
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.plugins: dict[str, PluginSnapshot] = {
+            pid: PluginSnapshot(pid, name=pid.title(), state=READY,
+                                stable=VersionInfo("1.0.0"))
+            for pid in plugins or []}
+
+    def _record(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        return self.bus.subscribe(callback)
+
+    def snapshots(self) -> list[PluginSnapshot]:
+        return list(self.plugins.values())
+
+    def load_all(self) -> None:
+        for pid in self.plugins:
+            self.bus.publish(LogRecord(pid, LogLevel.INFO, "loaded", source="host"))
+
+    def preview(self, path: str) -> InstallPreview:
+        return InstallPreview(path, "demo", "Demo", "1.0.0", "a demo", 2, "ab" * 32, 10,
+                              (CapabilityRequest("network", "", "to fetch things"),))
+
+    def install(self, path: str, capabilities: list[str], plugin_id: str = "") -> str:
+        self._record("install", path, capabilities, plugin_id)
+        pid = plugin_id or "demo"
+        grants = Grants().grant_all([c for c in capabilities if not c.startswith("fs-")])
+        self.plugins[pid] = PluginSnapshot(pid, name=pid.title(), state=READY,
+                                           stable=VersionInfo("1.0.0"), grants=grants)
+        return pid
+
+    def install_samples(self) -> list[str]:
+        return []
+
+    def uninstall(self, plugin_id: str) -> None:
+        del self.plugins[plugin_id]
+
+    def enable(self, plugin_id: str) -> None:
+        self.plugins[plugin_id] = replace(self.plugins[plugin_id], state=READY)
+
+    def disable(self, plugin_id: str) -> None:
+        self.plugins[plugin_id] = replace(self.plugins[plugin_id], state="disabled")
+
+    def reload(self, plugin_id: str) -> None:
+        self._record("reload", plugin_id)
+
+    def set_grants(self, plugin_id: str, grants: Grants) -> None:
+        self.plugins[plugin_id] = replace(self.plugins[plugin_id], grants=grants)
+
+    def set_config(self, plugin_id: str, key: str, value: str, secret: bool) -> None:
+        s = self.plugins[plugin_id]
+        if secret:
+            self.plugins[plugin_id] = replace(s, secret_keys=(*s.secret_keys, key))
+        else:
+            self.plugins[plugin_id] = replace(s, config=(*s.config, (key, value)))
+
+    def remove_config(self, plugin_id: str, key: str) -> None:
+        s = self.plugins[plugin_id]
+        self.plugins[plugin_id] = replace(
+            s, config=tuple(kv for kv in s.config if kv[0] != key),
+            secret_keys=tuple(k for k in s.secret_keys if k != key))
+
+    def call(self, plugin_id: str, text: str, options: list[tuple[str, str]],
+             request_id: str) -> ProcessResult:
+        if plugin_id not in self.plugins:
+            raise KeyError(plugin_id)
+        return ProcessResult(text.upper(), True, served_by="1.0.0", duration_s=0.001)
+
+    def start_canary(self, plugin_id: str, path: str, percent: int) -> None:
+        self.plugins[plugin_id] = replace(self.plugins[plugin_id], canary=VersionInfo("2.0.0"),
+                                          canary_percent=percent)
+
+    def set_canary_percent(self, plugin_id: str, percent: int) -> None:
+        self.plugins[plugin_id] = replace(self.plugins[plugin_id], canary_percent=percent)
+
+    def promote(self, plugin_id: str) -> None:
+        s = self.plugins[plugin_id]
+        self.plugins[plugin_id] = replace(s, stable=s.canary, canary=None, canary_percent=0)
+
+    def rollback(self, plugin_id: str) -> None:
+        s = self.plugins[plugin_id]
+        self.plugins[plugin_id] = replace(s, canary=None, canary_percent=0,
+                                          last_rollback="rolled back by the user")
+
+    def set_rollback_threshold(self, plugin_id: str, error_rate: float) -> None:
+        self.plugins[plugin_id] = replace(self.plugins[plugin_id],
+                                          auto_rollback_threshold=error_rate)
+
+    def data_dir(self, plugin_id: str) -> str:
+        return ""
+
+    def noop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed.set()
