@@ -28,6 +28,7 @@ os.environ["WASMBAY_HOME"] = tempfile.mkdtemp(prefix="wasmbay-bench-")
 
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+
 from wasmbay.core.events import LogLevel, LogRecord  # noqa: E402
 from wasmbay.gui.engine import Engine  # noqa: E402
 from wasmbay.gui.mainwindow import MainWindow  # noqa: E402
