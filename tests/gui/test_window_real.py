@@ -1,0 +1,133 @@
+"""The window driven as a user would, over the real plugin manager and real plugins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Build = Callable[[str], Path]
+
+
+@pytest.fixture
+def window(qtbot: Any, make_engine: Any, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("WASMBAY_HOME", str(tmp_path / "home"))
+    from wasmbay.gui.mainwindow import MainWindow
+    from wasmbay.gui.managerbackend import ManagerBackend
+
+    backends: list[ManagerBackend] = []
+
+    def factory() -> ManagerBackend:
+        backends.append(ManagerBackend.open())
+        return backends[-1]
+
+    engine = make_engine(factory, start=False)
+    win = MainWindow(engine, offer_samples=False)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(engine.ready, timeout=30_000):
+        engine.start()
+    win.backends = backends
+    return win
+
+
+def install(window: Any, qtbot: Any, monkeypatch: pytest.MonkeyPatch, path: Path,
+            tick: tuple[str, ...] = ()) -> None:
+    from wasmbay.gui import dialogs
+
+    monkeypatch.setattr(dialogs, "choose_plugin_files", lambda parent: [str(path)])
+    with qtbot.waitSignal(window.consentShown, timeout=30_000) as shown:
+        window.act_install.trigger()
+    dialog = shown.args[0]
+    for text in tick:
+        box = dialog.request_checkbox(text)
+        assert box is not None and not box.isChecked()
+        box.click()
+    dialog.accept()
+
+
+def row_ids(window: Any) -> list[str]:
+    return [snap.plugin_id for snap in window.model.snapshots()]
+
+
+def try_it(window: Any, qtbot: Any, text: str) -> str:
+    pane = window.tryit
+    pane.input.setPlainText(text)
+    pane.output.setPlainText("")
+    pane.status.setText("")
+    before = ""
+    with qtbot.waitSignal(window.engine.callDone, timeout=30_000):
+        pane.send.click()
+    qtbot.waitUntil(lambda: bool(pane.output.toPlainText() != before or pane.status.text()))
+    return str(pane.output.toPlainText())
+
+
+def test_install_through_the_dialog_ends_in_the_table(window: Any, qtbot: Any,
+                                                      fixture_wasm: Build,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    install(window, qtbot, monkeypatch, fixture_wasm("echo_v2"), tick=("network",))
+    qtbot.waitUntil(lambda: "echo" in row_ids(window), timeout=30_000)
+    rec = window.backends[0].manager.record("echo")
+    assert rec.grants.network and not rec.grants.dirs  # only what was ticked
+
+
+def test_permission_checkbox_changes_what_the_plugin_can_read(
+        window: Any, qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plugins.build import build_test_plugin
+    from wasmbay.gui import dialogs
+
+    box_dir = tmp_path / "box"
+    box_dir.mkdir()
+    (box_dir / "note.txt").write_text("granted through the window")
+    install(window, qtbot, monkeypatch, build_test_plugin("sleeper"))
+    qtbot.waitUntil(lambda: "sleeper" in row_ids(window), timeout=60_000)
+    assert window.select("sleeper")
+    assert "granted" not in try_it(window, qtbot, "read:/data/note.txt")
+
+    monkeypatch.setattr(dialogs, "choose_directory", lambda *a: str(box_dir))
+    window.permissions.guest_edit.setText("/data")
+    window.permissions.add_dir.click()
+    manager = window.backends[0].manager
+    qtbot.waitUntil(lambda: any(d.guest == "/data" for d in manager.record("sleeper").grants.dirs),
+                    timeout=30_000)
+    assert try_it(window, qtbot, "read:/data/note.txt") == "granted through the window"
+
+    box = window.permissions.dir_checkbox("/data")
+    assert box is not None and box.isChecked()
+    box.click()  # untick: the plugin loses the folder at once
+    qtbot.waitUntil(lambda: not manager.record("sleeper").grants.dirs, timeout=30_000)
+    assert "granted" not in try_it(window, qtbot, "read:/data/note.txt")
+
+
+def test_promote_and_rollback_change_which_version_answers(
+        window: Any, qtbot: Any, fixture_wasm: Build, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.core.library_fixtures import echo_variant
+
+    install(window, qtbot, monkeypatch, fixture_wasm("echo"))
+    qtbot.waitUntil(lambda: "echo" in row_ids(window), timeout=30_000)
+    manager = window.backends[0].manager
+    manager.start_canary("echo", echo_variant(tmp_path, "1.0.1", "canaryyyy"), 100)
+    assert window.select("echo")
+    qtbot.waitUntil(window.versions.promote.isEnabled, timeout=30_000)
+    assert try_it(window, qtbot, "x") == "canaryyyy: x"
+    window.versions.promote.click()  # one click: the canary becomes stable
+    qtbot.waitUntil(lambda: manager.status("echo").stable == "1.0.1", timeout=30_000)
+    manager.start_canary("echo", echo_variant(tmp_path, "1.0.2", "brokenxxx"), 100)
+    qtbot.waitUntil(window.versions.rollback.isEnabled, timeout=30_000)
+    assert try_it(window, qtbot, "y") == "brokenxxx: y"
+    window.versions.rollback.click()  # one click: back to the promoted version
+    qtbot.waitUntil(lambda: manager.status("echo").canary is None, timeout=30_000)
+    assert try_it(window, qtbot, "z") == "canaryyyy: z"
+
+
+def test_a_plugin_log_line_appears_in_the_log_view(window: Any, qtbot: Any,
+                                                   fixture_wasm: Build,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    install(window, qtbot, monkeypatch, fixture_wasm("echo"))
+    qtbot.waitUntil(lambda: "echo" in row_ids(window), timeout=30_000)
+    qtbot.waitUntil(lambda: any(r.message == "echo initialized"
+                                for r in window.log_model.records()), timeout=30_000)
