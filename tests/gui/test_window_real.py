@@ -131,3 +131,31 @@ def test_a_plugin_log_line_appears_in_the_log_view(window: Any, qtbot: Any,
     qtbot.waitUntil(lambda: "echo" in row_ids(window), timeout=30_000)
     qtbot.waitUntil(lambda: any(r.message == "echo initialized"
                                 for r in window.log_model.records()), timeout=30_000)
+
+
+def test_config_pane_stores_secrets_in_the_keyring(window: Any, qtbot: Any,
+                                                   fixture_wasm: Build, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import keyring
+    from keyring.backends import fail
+
+    if isinstance(keyring.get_keyring(), fail.Keyring):
+        pytest.skip("no Secret Service: run through scripts/keyring-session.sh")
+    install(window, qtbot, monkeypatch, fixture_wasm("echo"))
+    qtbot.waitUntil(lambda: "echo" in row_ids(window), timeout=30_000)
+    assert window.select("echo")
+    pane = window.config
+    pane.key.setText("token")
+    pane.value.setText("gui-s3cret-value")
+    pane.secret.setChecked(True)
+    with qtbot.waitSignal(window.engine.done, timeout=30_000):
+        pane.set_button.click()
+    qtbot.waitUntil(lambda: pane.model.rowCount() == 1, timeout=30_000)
+    assert pane.model.index(0, 1).data() == "••••••••"
+    manager = window.backends[0].manager
+    assert manager.record("echo").secret_keys == ["token"]
+    assert manager.secrets.get("echo", "token") == "gui-s3cret-value"
+    for path in (tmp_path / "home").rglob("*"):
+        if path.is_file():
+            assert b"gui-s3cret-value" not in path.read_bytes(), path
+    manager.uninstall("echo")
