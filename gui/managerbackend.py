@@ -24,6 +24,7 @@ from .snapshots import EMPTY_METRICS, InstallPreview, PluginSnapshot, VersionInf
 class ManagerBackend:
     def __init__(self, manager: PluginManager) -> None:
         self.manager = manager
+        self.bus = manager.bus  # for benchmarks that publish as a plugin would
         self._lock = threading.Lock()
         self._progress: dict[str, float] = {}
         self._rollbacks: dict[str, tuple[str, bool]] = {}
