@@ -26,6 +26,7 @@ from wasmtime import Store
 from wasmtime.component import Func, Record
 
 from . import errors as E
+from . import typedcall
 from .contract import CapabilityRequest, HealthReport, PluginMetadata, ProcessResult
 from .events import LogLevel, LogRecord
 from .grants import Grants, format_duration, format_size
@@ -140,6 +141,9 @@ class PluginInstance:
             func = self.instance.get_func(self.store, idx) if idx is not None else None
             if func is not None:
                 self.funcs[name] = func
+        #: Callers that convert values with the contract's types known in advance; a
+        #: function whose type is not the contract's is called the generic way.
+        self.typed = typedcall.bind(self.store, self.funcs, self.major)
 
     def _instantiate(self) -> Any:
         linker = self._runtime.linker(self.gen.grants.network)
@@ -247,7 +251,11 @@ class PluginInstance:
 
     def initialize(self) -> None:
         config = sorted(self.gen.config.items())
-        err = self.call("initialize", config)
+        typed = self.typed.initialize
+        if typed is not None:
+            err: Any = self._run(lambda: typed(config), "initialize")
+        else:
+            err = self._generic("initialize", lambda: self.call("initialize", config))
         if err is not None:
             raise E.InitializeError(f"initialize failed: {_error_text(err)}",
                                     plugin_id=self.plugin_id,
@@ -255,6 +263,47 @@ class PluginInstance:
 
     def process(self, text: str, options: Sequence[tuple[str, str]],
                 request_id: str | None) -> ProcessResult:
+        typed = self.typed.process
+        if typed is not None:
+            return self._run(lambda: typed(text, options, request_id), "process")
+        return self._generic("process", lambda: self._process_generic(text, options, request_id))
+
+    def get_metadata(self) -> PluginMetadata:
+        typed = self.typed.get_metadata
+        if typed is not None:
+            return self._run(typed, "get-metadata")
+        return self._generic("get-metadata", self._get_metadata_generic)
+
+    def health(self) -> HealthReport:
+        if self.major == 1:  # v1 has no probe: a metadata call proves the instance answers
+            self.get_metadata()
+            return HealthReport("ok", "v1 plugin answered get-metadata")
+        typed = self.typed.health
+        if typed is not None:
+            return self._run(typed, "health")
+        return self._generic("health", self._health_generic)
+
+    def shutdown(self) -> str | None:
+        typed = self.typed.shutdown
+        if typed is not None:
+            return self._run(typed, "shutdown")
+        err = self._generic("shutdown", lambda: self.call("shutdown"))
+        return None if err is None else _error_text(err)
+
+    # --- the generic path: wasmtime-py's Func.__call__ and its Record/Variant values --------
+
+    def _generic(self, what: str, fn: Callable[[], T]) -> T:
+        """Run a generic-path call; a value outside the contract becomes a domain error."""
+        try:
+            return fn()
+        except (AttributeError, TypeError, ValueError, AssertionError, NotImplementedError) as e:
+            raise E.PluginTrapError(
+                f"{what} has a type that does not match {self.gen.loaded.info.contract.label} "
+                f"({type(e).__name__}: {e})", plugin_id=self.plugin_id,
+                hint="rebuild the plugin against wit/v1 or wit/v2") from None
+
+    def _process_generic(self, text: str, options: Sequence[tuple[str, str]],
+                         request_id: str | None) -> ProcessResult:
         req = Record()
         setattr(req, "input", text)  # noqa: B010 - WIT field names are attributes
         setattr(req, "options", list(options))  # noqa: B010
@@ -271,7 +320,7 @@ class PluginInstance:
         return ProcessResult(output="", success=False, error=_error_text(res),
                              error_kind=getattr(res, "tag", None))
 
-    def get_metadata(self) -> PluginMetadata:
+    def _get_metadata_generic(self) -> PluginMetadata:
         m = self.call("get-metadata")
         caps: tuple[CapabilityRequest, ...] = ()
         if self.major >= 2:
@@ -279,16 +328,9 @@ class PluginInstance:
                          for c in m.capabilities)
         return PluginMetadata(m.name, m.version, m.description, caps)
 
-    def health(self) -> HealthReport:
-        if self.major == 1:  # v1 has no probe: a metadata call proves the instance answers
-            self.call("get-metadata")
-            return HealthReport("ok", "v1 plugin answered get-metadata")
+    def _health_generic(self) -> HealthReport:
         h = self.call("health")
         return HealthReport(h.status, h.detail)
-
-    def shutdown(self) -> str | None:
-        err = self.call("shutdown")
-        return None if err is None else _error_text(err)
 
     def close(self) -> None:
         if self._thread is not None:

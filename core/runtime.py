@@ -19,7 +19,7 @@ from wasmtime import Config, Engine
 from wasmtime.component import Component, ComponentInstanceType, FuncType, Linker
 
 from . import errors as E
-from . import memory
+from . import memory, typedcall
 from .cache import CompiledCache
 from .contract import PACKAGE, SUPPORTED, ContractVersion, parse_contract_name, supported_label
 from .events import EventBus
@@ -86,6 +86,10 @@ class LoadedComponent:
 class Runtime:
     """Owns the Engine, the epoch ticker, the linkers, the compiled cache and the event bus."""
 
+    #: Host functions convert their values through core.typedcall (False: wasmtime-py's
+    #: generic add_func, kept for comparison in tests and benchmarks).
+    typed_host_calls = True
+
     def __init__(self, dirs: AppDirs | None = None, *, cache: bool = True,
                  bus: EventBus | None = None) -> None:
         self.dirs = dirs or AppDirs.default()
@@ -130,6 +134,9 @@ class Runtime:
             for major, contract in SUPPORTED.items():
                 for name in contract.host_api_names:
                     with root.add_instance(name) as inst:
+                        if self.typed_host_calls:
+                            typedcall.add_host_functions(inst, major)
+                            continue
                         for fname, fn in HOST_FUNCTIONS[major].items():
                             inst.add_func(fname, fn)
         return linker
