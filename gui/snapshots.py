@@ -93,23 +93,10 @@ class InstallPreview:
         """Requests the current grants do not already cover (the permission diff)."""
         if self.current is None:
             return self.requested
-        have = set(self.current.capabilities())
-        granted_dirs = {(d.guest, d.writable) for d in self.current.dirs}
-        out = []
-        for req in self.requested:
-            if req.kind == "network" and self.current.network:
-                continue
-            if req.kind == "env" and req.target in self.current.env:
-                continue
-            if req.kind in ("fs-read", "fs-write"):
-                guest = req.target.partition(":")[2] or req.target
-                if (guest, True) in granted_dirs or (
-                        req.kind == "fs-read" and (guest, False) in granted_dirs):
-                    continue
-            if req.text in have:
-                continue
-            out.append(req)
-        return tuple(out)
+        from wasmbay.core.manager import covered
+
+        current = self.current
+        return tuple(req for req in self.requested if not covered(current, req.text))
 
 
 @dataclass(frozen=True, slots=True)
