@@ -140,3 +140,30 @@ class SecretStoreError(WasmbayError):
     """The OS keyring is missing or refused access."""
 
     kind = "keyring"
+
+
+# --- authoring (wasmbay new / build) ---------------------------------------------------
+
+
+class AuthoringError(WasmbayError):
+    """Creating or building a plugin project failed; ``plugin_id`` is the project name."""
+
+    kind = "authoring"
+
+
+class ProjectError(AuthoringError):
+    """The project folder or its wasmbay.toml is missing or malformed."""
+
+    kind = "project"
+
+
+class ToolchainMissingError(AuthoringError):
+    """A compiler or packager the build needs is not installed; the hint names the install."""
+
+    kind = "toolchain-missing"
+
+
+class BuildFailedError(AuthoringError):
+    """The toolchain ran and rejected the source; the message carries its diagnostics."""
+
+    kind = "build-failed"

