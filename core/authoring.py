@@ -193,6 +193,16 @@ def _venv_tool(name: str) -> str | None:
     return shutil.which(name)
 
 
+def _override(variable: str, what: str, project: str | None) -> str | None:
+    """A tool path from the environment; a wrong one is an error, not a silent fallback."""
+    value = os.environ.get(variable)
+    if value and not (Path(value).is_file() and os.access(value, os.X_OK)):
+        raise E.ToolchainMissingError(f"{variable}={value} is not an executable {what}",
+                                      plugin_id=project,
+                                      hint=f"fix or unset {variable}")
+    return value or None
+
+
 def _require(path: str | None, what: str, project: str | None, hint: str) -> str:
     if path is None:
         raise E.ToolchainMissingError(f"{what} is not installed", plugin_id=project, hint=hint)
@@ -310,7 +320,7 @@ class JsToolchain:
         if shutil.which("node") is None:
             raise E.ToolchainMissingError("node is not installed", plugin_id=project,
                                           hint="apt-get install nodejs npm, then " + hint)
-        env = os.environ.get("WASMBAY_COMPONENTIZE_JS")
+        env = _override("WASMBAY_COMPONENTIZE_JS", "componentize-js", project)
         tool = env or (str(self._BIN) if self._BIN.exists() else None)
         return _require(tool, "componentize-js", project, hint)
 
@@ -363,7 +373,7 @@ class CToolchain:
     _INSTALL = "apt-get install clang lld wasi-libc libclang-rt-dev-wasm32"
 
     def _clang(self, project: str | None = None) -> str:
-        clang = os.environ.get("WASMBAY_CLANG") or shutil.which("clang")
+        clang = _override("WASMBAY_CLANG", "clang", project) or shutil.which("clang")
         clang = _require(clang, "clang", project, self._INSTALL)
         for needed, what in ((shutil.which("wasm-ld"), "lld (wasm-ld)"),):
             _require(needed, what, project, self._INSTALL)
@@ -399,7 +409,8 @@ class RustToolchain:
     @cache  # noqa: B019
     def _rustc(self) -> tuple[str, str] | None:
         """The first rustc that has a wasm32 WASI standard library, and its target."""
-        candidates = [os.environ.get("WASMBAY_RUSTC"), shutil.which("rustc"), "/usr/bin/rustc"]
+        candidates = [_override("WASMBAY_RUSTC", "rustc", None), shutil.which("rustc"),
+                      "/usr/bin/rustc"]
         for rustc in dict.fromkeys(c for c in candidates if c):
             try:
                 sysroot = subprocess.run([rustc, "--print", "sysroot"], capture_output=True,
@@ -525,18 +536,21 @@ def new_project(name: str, lang: str, wit: int, parent: Path) -> Path:
     if dest.exists() and any(dest.iterdir()):
         raise E.ProjectError(f"{dest} already exists and is not empty", plugin_id=name,
                              hint="pick another name or folder")
+    language, source, toolchain = _TEMPLATE_FACTS[lang]
     values = {"name": name, "crate": name.replace("-", "_"), "wit": str(wit),
-              "title": name.replace("-", " ").capitalize(),
-              "wit_dir": str(WIT_DIR / f"v{wit}")}
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent if dest.parent.exists()
-                                    else None))
+              "title": name.replace("-", " ").capitalize(), "language": language,
+              "source": source, "toolchain": toolchain}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)  # mkdtemp's 0700 would make the project private
     try:
         for src, rel in _template_files(template, wit):
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             text = src.read_text(encoding="utf-8")
             target.write_text(_render(text, values), encoding="utf-8")
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             dest.rmdir()
         os.replace(staging, dest)  # all or nothing: no half-made project
@@ -545,16 +559,28 @@ def new_project(name: str, lang: str, wit: int, parent: Path) -> Path:
     return dest
 
 
+_TEMPLATE_FACTS = {
+    "python": ("Python", "app.py", "componentize-py (PyPI)"),
+    "js": ("JavaScript", "plugin.js", "componentize-js (npm), without wasi:http unless "
+           "`network = true`"),
+    "c": ("C", "plugin.c", "clang for wasm32-wasi with the Wasmbay C SDK, then wasm-tools"),
+    "rust": ("Rust", "src/lib.rs", "rustc for wasm32-wasi with the Wasmbay guest SDK "
+             "(standard library only), then wasm-tools"),
+}
+
+
 def _template_files(template: Path, wit: int) -> Iterator[tuple[Path, Path]]:
     """Template files with the ``.vN`` variant for this WIT version renamed in place.
 
     ``plugin.v2.js`` becomes ``plugin.js`` for WIT 2 and is skipped for WIT 1.
     """
     variant = re.compile(r"\.v(\d)(?=\.|$)")
-    for src in sorted(template.rglob("*")):
+    common = template.parent / "_common"
+    sources = [(src, src.relative_to(common)) for src in sorted(common.rglob("*"))]
+    sources += [(src, src.relative_to(template)) for src in sorted(template.rglob("*"))]
+    for src, rel in sources:
         if not src.is_file() or "__pycache__" in src.parts:
             continue
-        rel = src.relative_to(template)
         m = variant.search(rel.name)
         if m:
             if int(m.group(1)) != wit:

@@ -23,8 +23,10 @@ EXIT_OK, EXIT_PLUGIN_FAILED, EXIT_USAGE, EXIT_LOAD, EXIT_TRAP = 0, 1, 2, 3, 4
 
 
 def exit_code_for(error: E.WasmbayError) -> int:
-    if isinstance(error, E.UsageError):
+    if isinstance(error, E.UsageError | E.ProjectError):
         return EXIT_USAGE
+    if isinstance(error, E.AuthoringError):  # a toolchain missing or a build that failed
+        return EXIT_PLUGIN_FAILED
     if isinstance(error, E.PluginLoadError):
         return EXIT_LOAD
     return EXIT_TRAP

@@ -1,0 +1,252 @@
+"""`wasmbay new` and `wasmbay build`: what a plugin author sees, with the real toolchains."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wasmbay.core import errors as E
+from wasmbay.core.authoring import (
+    BuildResult,
+    Project,
+    ProjectWatcher,
+    build_project,
+    new_project,
+)
+from wasmbay.core.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wasmbay(*args: str, cwd: Path | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wasmbay", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=timeout, env=os.environ.copy())
+
+
+# --- new -> build -> the project's own test, per language ------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("wit", [1, 2])
+@pytest.mark.parametrize("lang", ["python", "js", "c", "rust"])
+def test_a_new_project_builds_runs_and_passes_its_own_test(lang: str, wit: int,
+                                                           tmp_path: Path) -> None:
+    name = f"hello-{lang}"
+    created = wasmbay("new", name, "--lang", lang, "--wit", str(wit), "--dir", str(tmp_path))
+    assert created.returncode == 0, created.stderr
+    project = tmp_path / name
+    assert f"cd {project}" in created.stdout or f"cd {name}" in created.stdout
+
+    built = wasmbay("build", cwd=project)
+    assert built.returncode == 0, built.stderr
+    wasm = project / "build" / f"{name}.wasm"
+    assert str(wasm) in built.stdout and f"WIT v{wit}" in built.stdout
+
+    ran = wasmbay("run", str(wasm), "world", "--config", "greeting=Bonjour", cwd=project)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "Bonjour, world!"
+    refused = wasmbay("run", str(wasm), "", cwd=project)
+    assert refused.returncode == 1 and "input is empty" in refused.stderr
+
+    # The template's own test suite passes against the real host.
+    tested = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                            cwd=project, capture_output=True, text=True, timeout=600)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "4 passed" in tested.stdout
+
+
+def test_new_refuses_bad_names_languages_and_occupied_folders(tmp_path: Path) -> None:
+    with pytest.raises(E.ProjectError, match="not a plugin name") as bad:
+        new_project("Hello World", "c", 1, tmp_path)
+    assert "lower-case" in bad.value.hint
+    with pytest.raises(E.ProjectError, match="unknown language 'go'"):
+        new_project("hello", "go", 1, tmp_path)
+    with pytest.raises(E.ProjectError, match="unknown WIT version 3"):
+        new_project("hello", "c", 3, tmp_path)
+    occupied = tmp_path / "taken"
+    occupied.mkdir()
+    (occupied / "mine.txt").write_text("keep me")
+    with pytest.raises(E.ProjectError, match="not empty"):
+        new_project("taken", "c", 1, tmp_path)
+    assert (occupied / "mine.txt").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # nothing half-made
+
+
+def test_new_fills_in_the_name_everywhere(tmp_path: Path) -> None:
+    project = new_project("word-count", "rust", 2, tmp_path)
+    texts = {p.name: p.read_text() for p in project.rglob("*") if p.is_file()}
+    assert not any("{{" in t for t in texts.values()), "unrendered placeholder"
+    assert '"word-count"' in texts["lib.rs"]
+    assert "wit = 2" in texts["wasmbay.toml"]
+    assert "Word count" in texts["README.md"]
+    loaded = Project.load(project)
+    assert (loaded.name, loaded.lang, loaded.wit_versions) == ("word-count", "rust", (2,))
+
+
+# --- build ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def c_project(tmp_path: Path) -> Path:
+    return new_project("greeter", "c", 1, tmp_path)
+
+
+def test_build_skips_unchanged_sources_and_rebuilds_edits(c_project: Path,
+                                                          runtime: Runtime) -> None:
+    [first] = build_project(c_project)
+    assert not first.up_to_date and first.size > 0
+    [again] = build_project(c_project)
+    assert again.up_to_date and again.path == first.path
+
+    source = c_project / "plugin.c"
+    source.write_text(source.read_text().replace('"%s, %s!"', '"%s, dear %s!"'))
+    [edited] = build_project(c_project)
+    assert not edited.up_to_date
+    plugin = runtime.load(edited.path, plugin_id="greeter-edited")
+    try:
+        assert plugin.process("reader").output == "Hello, dear reader!"
+    finally:
+        plugin.close()
+
+
+def test_a_compile_error_is_shown_and_the_last_good_build_is_kept(c_project: Path) -> None:
+    [good] = build_project(c_project)
+    before = good.path.read_bytes()
+    source = c_project / "plugin.c"
+    source.write_text(source.read_text().replace("return WASMBAY_OK;", "return WASMBAY_OK",
+                                                 1))
+    with pytest.raises(E.BuildFailedError) as failed:
+        build_project(c_project)
+    assert failed.value.plugin_id == "greeter"
+    assert "plugin.c" in failed.value.message and "error" in failed.value.message
+    assert "fix the error" in failed.value.hint
+    assert good.path.read_bytes() == before
+    assert not list(good.path.parent.glob(".*.tmp"))
+
+
+def test_the_cli_reports_path_size_and_contract(c_project: Path) -> None:
+    out = wasmbay("build", str(c_project), "--json")
+    assert out.returncode == 0, out.stderr
+    [row] = json.loads(out.stdout)
+    assert row["wit_version"] == 1 and row["lang"] == "c"
+    assert Path(row["path"]).stat().st_size == row["size"]
+
+
+def test_a_missing_toolchain_names_the_install_command(c_project: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(E.ToolchainMissingError) as missing:
+        build_project(c_project)
+    assert "clang is not installed" in missing.value.message
+    assert "apt-get install clang lld wasi-libc libclang-rt-dev-wasm32" in missing.value.hint
+
+
+def test_a_wrong_tool_override_is_reported(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "js-plugin"
+    project.mkdir()
+    (project / "wasmbay.toml").write_text(
+        '[plugin]\nname = "js-plugin"\nlang = "js"\nwit = 1\nsource = "plugin.js"\n')
+    (project / "plugin.js").write_text("export const pluginApi = {};\n")
+    monkeypatch.setenv("WASMBAY_COMPONENTIZE_JS", str(tmp_path / "nowhere"))
+    with pytest.raises(E.ToolchainMissingError, match="WASMBAY_COMPONENTIZE_JS"):
+        build_project(project)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("[plugin\nname=", "not valid TOML"),
+    ('[plugin]\nname = "x"\nlang = "cobol"\nsource = "a"\n', "unknown lang 'cobol'"),
+    ('[plugin]\nname = "x"\nlang = "c"\nwit = 7\nsource = "plugin.c"\n', "wit must be"),
+    ('[plugin]\nname = "x"\nlang = "c"\nsource = "missing.c"\n', "missing.c does not exist"),
+    ('[plugin]\nname = "x"\nlang = "js"\nwit = [1, 2]\nsource = { 1 = "a.js" }\n',
+     "no entry for WIT 2"),
+    ('[other]\n', "no [plugin] table"),
+])
+def test_a_broken_project_file_says_what_to_fix(tmp_path: Path, toml: str, message: str) -> None:
+    (tmp_path / "wasmbay.toml").write_text(toml)
+    (tmp_path / "a.js").write_text("")
+    with pytest.raises(E.ProjectError, match=message.replace("[", r"\[")):
+        Project.load(tmp_path)
+    out = wasmbay("build", str(tmp_path))
+    assert out.returncode == 2 and message in out.stderr
+
+
+def test_build_outside_a_project_points_to_wasmbay_new(tmp_path: Path) -> None:
+    out = wasmbay("build", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "has no wasmbay.toml" in out.stderr and "wasmbay new" in out.stderr
+
+
+def test_build_install_puts_the_plugin_in_the_library(c_project: Path) -> None:
+    out = wasmbay("build", str(c_project), "--install")
+    assert out.returncode == 0, out.stderr
+    assert "installed greeter 0.1.0" in out.stdout
+    listed = json.loads(wasmbay("list", "--json").stdout)
+    assert "greeter" in json.dumps(listed)
+    again = wasmbay("build", str(c_project), "--install")  # same bytes: nothing new
+    assert again.returncode == 0 and "installed already" in again.stdout
+    wasmbay("uninstall", "greeter")
+
+
+# --- watch ------------------------------------------------------------------------------
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.results: list[list[BuildResult] | E.WasmbayError] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, result: list[BuildResult] | E.WasmbayError) -> None:
+        with self._cond:
+            self.results.append(result)
+            self._cond.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 120) -> Any:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.results) >= count, timeout), \
+                f"only {len(self.results)} build(s) reported"
+            return self.results[count - 1]
+
+
+@pytest.fixture
+def watched(c_project: Path) -> Iterator[tuple[Path, Collector]]:
+    collector = Collector()
+    with ProjectWatcher(c_project, collector):
+        yield c_project, collector
+
+
+def test_watch_rebuilds_each_save_and_survives_a_broken_one(
+        watched: tuple[Path, Collector], runtime: Runtime) -> None:
+    project, collector = watched
+    [first] = collector.wait_for(1)
+    assert first.path.is_file()
+
+    source = project / "plugin.c"
+    good = source.read_text()
+    source.write_text(good.replace("return WASMBAY_OK;", "return WASMBAY_OK", 1))
+    broken = collector.wait_for(2)
+    assert isinstance(broken, E.BuildFailedError)
+
+    source.write_text(good.replace('"%s, %s!"', '"%s there, %s!"'))
+    [fixed] = collector.wait_for(3)
+    assert not fixed.up_to_date
+    plugin = runtime.load(fixed.path, plugin_id="greeter-watched")
+    try:
+        assert plugin.process("you").output == "Hello there, you!"
+    finally:
+        plugin.close()
+
+    (project / "build" / "notes.txt").write_text("build output is not a source")
+    with collector._cond:
+        assert not collector._cond.wait_for(lambda: len(collector.results) > 3, 1.0)
