@@ -1,12 +1,22 @@
 """Entry point: ``wasmbay`` with no arguments opens the window, otherwise the CLI."""
 
+import os
 import sys
 
 
 def main() -> None:
     from wasmbay.cli import main as cli_main
 
-    sys.exit(cli_main(sys.argv[1:]))
+    code = cli_main(sys.argv[1:])
+    # Everything is closed and written by now. Leave without interpreter teardown:
+    # wasmtime's WASI worker threads (tokio) can still be parked, and tearing the
+    # process down under them sometimes made one print a Rust panic on the way out.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`wasmbay list | head`)
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":
