@@ -159,3 +159,35 @@ def test_config_pane_stores_secrets_in_the_keyring(window: Any, qtbot: Any,
         if path.is_file():
             assert b"gui-s3cret-value" not in path.read_bytes(), path
     manager.uninstall("echo")
+
+
+def test_an_authors_build_appears_in_the_open_window_and_each_edit_answers(
+        window: Any, qtbot: Any, tmp_path: Path) -> None:
+    """`wasmbay new` -> `wasmbay build --install` in a terminal -> the window shows it live."""
+    import os
+    import subprocess
+    import sys
+
+    from wasmbay.core.authoring import new_project
+
+    project = new_project("greeter", "c", 1, tmp_path)
+    env = {**os.environ, "WASMBAY_HOME": str(tmp_path / "home")}
+
+    def build_install() -> None:
+        out = subprocess.run([sys.executable, "-m", "wasmbay", "build", str(project),
+                              "--install"], capture_output=True, text=True, env=env,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+
+    build_install()
+    qtbot.waitUntil(lambda: "greeter" in row_ids(window), timeout=30_000)
+    manager = window.backends[0].manager
+    qtbot.waitUntil(lambda: manager.status("greeter").state == "ready", timeout=30_000)
+    assert window.select("greeter")
+    assert try_it(window, qtbot, "world") == "Hello, world!"
+
+    source = project / "plugin.c"
+    source.write_text(source.read_text().replace('"%s, %s!"', '"%s again, %s!"'))
+    build_install()
+    qtbot.waitUntil(lambda: manager.status("greeter").stable != "0.1.0", timeout=30_000)
+    assert try_it(window, qtbot, "world") == "Hello again, world!"
