@@ -1,5 +1,6 @@
 """Entry point: ``wasmbay`` with no arguments opens the window, otherwise the CLI."""
 
+import contextlib
 import os
 import sys
 
@@ -12,10 +13,8 @@ def main() -> None:
     # wasmtime's WASI worker threads (tokio) can still be parked, and tearing the
     # process down under them sometimes made one print a Rust panic on the way out.
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`... | head`)
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`wasmbay list | head`)
-            pass
     os._exit(code)
 
 
