@@ -366,8 +366,12 @@ class PluginManager:
             secret_lookup=self.secrets.lookup_for(rec.plugin_id, frozenset(rec.secret_keys)),
             label=version)
 
-    def load(self, plugin_id: str) -> None:
-        """(Re)start a plugin's stable (and canary) version; failures become events."""
+    def load(self, plugin_id: str, *, keep_serving: bool = False) -> None:
+        """(Re)start a plugin's stable (and canary) version; failures become events.
+
+        With ``keep_serving`` a running plugin answers calls until the new versions
+        are ready and is swapped out only then; if they fail, it stays.
+        """
         rec = self.record(plugin_id)
         if not rec.enabled:
             return
@@ -376,10 +380,12 @@ class PluginManager:
         run.router = Router(rec.canary_percent,
                             AutoRollback(**auto) if auto else None)
         old = self._running.get(plugin_id)
-        with self._lock:
-            self._running[plugin_id] = run
-        if old is not None:
-            self._close_running(old)
+        beside = keep_serving and old is not None and old.state == "ready"
+        if not beside:
+            with self._lock:
+                self._running[plugin_id] = run
+            if old is not None:
+                self._close_running(old)
         try:
             self._emit(PluginLoading(plugin_id, 0.1, "verifying", rec.stable))
             cached = self.runtime.cache.contains(rec.versions[rec.stable].sha256)
@@ -390,9 +396,22 @@ class PluginManager:
             if rec.canary:
                 run.canary = self._load_version(rec, rec.canary)
             run.state = "ready"
+            if beside and old is not None:
+                with self._lock:
+                    self._running[plugin_id] = run
+                self._close_running(old)
             self._emit(PluginLoading(plugin_id, 1.0, "ready", rec.stable))
             self._emit(PluginReady(plugin_id, rec.stable, rec.versions[rec.stable].wit_version))
         except E.WasmbayError as e:
+            if beside:
+                self._close_running(run)
+                self._host_log(plugin_id, LogLevel.ERROR,
+                               f"version {rec.stable} failed to load ({e}); the running "
+                               "version keeps serving")
+                if old is not None and old.stable is not None:
+                    self._emit(PluginReady(plugin_id, old.stable.version,
+                                           old.stable.wit_version))
+                return
             run.state, run.reason = "failed", str(e)
             self._emit(PluginFailed(plugin_id, str(e), kind=e.kind, version=rec.stable))
             self._host_log(plugin_id, LogLevel.ERROR, f"failed to load: {e}")
@@ -763,7 +782,7 @@ class PluginManager:
             self._records[plugin_id] = fresh
         self._host_log(plugin_id, LogLevel.INFO, "library changed on disk; reloading")
         if fresh.enabled:
-            self.load(plugin_id)
+            self.load(plugin_id, keep_serving=True)
         else:
             self._stop(plugin_id)
 

@@ -168,3 +168,32 @@ def test_library_changes_by_another_process_are_picked_up(tmp_path: Path, runtim
         wait_for(lambda: "env=HOME" in window.status("echo").capabilities)
         wait_for(lambda: any(isinstance(e, PluginReady) for e in seen))
         assert window.call("echo", "x").success
+
+
+def test_an_update_by_another_process_never_fails_a_call(tmp_path: Path, runtime: Runtime,
+                                                         fixture_wasm: Build) -> None:
+    """`wasmbay build --install` beside the window: calls keep answering through the swap."""
+    root = tmp_path / "home"
+    dirs = AppDirs(root / "d", root / "c", root / "k", root / "l")
+    with PluginManager(dirs, runtime=runtime) as window:
+        window.install(fixture_wasm("echo"))
+        window.watch()
+        answers: list[tuple[bool, str]] = []
+        with PluginManager(dirs, runtime=runtime) as terminal:
+            terminal.install(echo_variant(tmp_path, "1.0.1", "updated!!"), start=False)
+
+        failures: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # as fast as calls go: no gap may slip by
+            try:
+                result = window.call("echo", "x")
+            except Exception as e:
+                failures.append(str(e))
+                continue
+            answers.append((result.success, result.output))
+            if result.output == "updated!!: x":
+                break
+        assert not failures, failures[:3]
+        assert all(ok for ok, _ in answers)
+        assert answers[-1] == (True, "updated!!: x")
+        assert window.status("echo").stable == "1.0.1"
