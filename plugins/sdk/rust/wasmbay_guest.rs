@@ -603,67 +603,62 @@ pub mod __rt {
     }
 }
 
-/// Exports a [`Plugin`] implementation as `plugin-api` (the version this SDK was
-/// compiled for). Use it exactly once, in the plugin's crate root.
+/// The export names' interface: `plugin-api` of the version this SDK was compiled for.
+#[doc(hidden)]
 #[cfg(not(wasmbay_wit = "2"))]
 #[macro_export]
-macro_rules! export_plugin {
-    ($ty:ty) => {
-        const _: () = {
-            // A reactor entry point: without it wasm-ld makes every export run the
-            // C constructors (WASI preopens, environ), cabi_realloc and post-return
-            // included, where calling the host is forbidden ("cannot leave
-            // component instance"). The component runs `_initialize` once at start.
-            #[export_name = "_initialize"]
-            unsafe extern "C" fn __wasmbay_initialize_reactor() {
-                extern "C" {
-                    fn __wasm_call_ctors();
-                }
-                __wasm_call_ctors();
-            }
-            #[export_name = "cabi_realloc"]
-            unsafe extern "C" fn __wasmbay_cabi_realloc(old: *mut u8, old_size: usize,
-                                                        align: usize, new_size: usize) -> *mut u8 {
-                $crate::__rt::cabi_realloc(old, old_size, align, new_size)
-            }
-            #[export_name = "toolsku:plugin-system/plugin-api#initialize"]
-            unsafe extern "C" fn __wasmbay_initialize(p: u32, l: u32) -> *mut u8 {
-                $crate::__rt::initialize::<$ty>(p, l)
-            }
-            #[export_name = "cabi_post_toolsku:plugin-system/plugin-api#initialize"]
-            unsafe extern "C" fn __wasmbay_post_initialize(r: *const u8) {
-                $crate::__rt::post_unit_result(r)
-            }
-            #[export_name = "toolsku:plugin-system/plugin-api#process"]
-            unsafe extern "C" fn __wasmbay_process(ip: u32, il: u32, op: u32, ol: u32) -> *mut u8 {
-                $crate::__rt::process::<$ty>(ip, il, op, ol)
-            }
-            #[export_name = "cabi_post_toolsku:plugin-system/plugin-api#process"]
-            unsafe extern "C" fn __wasmbay_post_process(r: *const u8) {
-                $crate::__rt::post_process(r)
-            }
-            #[export_name = "toolsku:plugin-system/plugin-api#shutdown"]
-            unsafe extern "C" fn __wasmbay_shutdown() -> *mut u8 {
-                $crate::__rt::shutdown::<$ty>()
-            }
-            #[export_name = "cabi_post_toolsku:plugin-system/plugin-api#shutdown"]
-            unsafe extern "C" fn __wasmbay_post_shutdown(r: *const u8) {
-                $crate::__rt::post_unit_result(r)
-            }
-            #[export_name = "toolsku:plugin-system/plugin-api#get-metadata"]
-            unsafe extern "C" fn __wasmbay_get_metadata() -> *mut u8 {
-                $crate::__rt::get_metadata::<$ty>()
-            }
-            #[export_name = "cabi_post_toolsku:plugin-system/plugin-api#get-metadata"]
-            unsafe extern "C" fn __wasmbay_post_get_metadata(r: *const u8) {
-                $crate::__rt::post_get_metadata(r)
-            }
-        };
+macro_rules! __wasmbay_iface {
+    () => {
+        "toolsku:plugin-system/plugin-api"
     };
 }
 
-/// Exports a [`Plugin`] implementation as `plugin-api@2.0.0`.
+#[doc(hidden)]
 #[cfg(wasmbay_wit = "2")]
+#[macro_export]
+macro_rules! __wasmbay_iface {
+    () => {
+        "toolsku:plugin-system/plugin-api@2.0.0"
+    };
+}
+
+/// The exports whose shape differs by version: v1's `process`.
+#[doc(hidden)]
+#[cfg(not(wasmbay_wit = "2"))]
+#[macro_export]
+macro_rules! __wasmbay_versioned_exports {
+    ($ty:ty) => {
+        #[export_name = "toolsku:plugin-system/plugin-api#process"]
+        unsafe extern "C" fn __wasmbay_process(ip: u32, il: u32, op: u32, ol: u32) -> *mut u8 {
+            $crate::__rt::process::<$ty>(ip, il, op, ol)
+        }
+    };
+}
+
+/// v2's `process` (with its request id) and `health`.
+#[doc(hidden)]
+#[cfg(wasmbay_wit = "2")]
+#[macro_export]
+macro_rules! __wasmbay_versioned_exports {
+    ($ty:ty) => {
+        #[export_name = "toolsku:plugin-system/plugin-api@2.0.0#process"]
+        unsafe extern "C" fn __wasmbay_process(ip: u32, il: u32, op: u32, ol: u32, rs: u32,
+                                               rp: u32, rl: u32) -> *mut u8 {
+            $crate::__rt::process::<$ty>(ip, il, op, ol, rs, rp, rl)
+        }
+        #[export_name = "toolsku:plugin-system/plugin-api@2.0.0#health"]
+        unsafe extern "C" fn __wasmbay_health() -> *mut u8 {
+            $crate::__rt::health::<$ty>()
+        }
+        #[export_name = "cabi_post_toolsku:plugin-system/plugin-api@2.0.0#health"]
+        unsafe extern "C" fn __wasmbay_post_health(r: *const u8) {
+            $crate::__rt::post_health(r)
+        }
+    };
+}
+
+/// Exports a [`Plugin`] implementation as `plugin-api` of the contract version this
+/// SDK was compiled for. Use it exactly once, in the plugin's crate root.
 #[macro_export]
 macro_rules! export_plugin {
     ($ty:ty) => {
@@ -684,47 +679,35 @@ macro_rules! export_plugin {
                                                         align: usize, new_size: usize) -> *mut u8 {
                 $crate::__rt::cabi_realloc(old, old_size, align, new_size)
             }
-            #[export_name = "toolsku:plugin-system/plugin-api@2.0.0#initialize"]
+            #[export_name = concat!($crate::__wasmbay_iface!(), "#initialize")]
             unsafe extern "C" fn __wasmbay_initialize(p: u32, l: u32) -> *mut u8 {
                 $crate::__rt::initialize::<$ty>(p, l)
             }
-            #[export_name = "cabi_post_toolsku:plugin-system/plugin-api@2.0.0#initialize"]
+            #[export_name = concat!("cabi_post_", $crate::__wasmbay_iface!(), "#initialize")]
             unsafe extern "C" fn __wasmbay_post_initialize(r: *const u8) {
                 $crate::__rt::post_unit_result(r)
             }
-            #[export_name = "toolsku:plugin-system/plugin-api@2.0.0#process"]
-            unsafe extern "C" fn __wasmbay_process(ip: u32, il: u32, op: u32, ol: u32, rs: u32,
-                                                   rp: u32, rl: u32) -> *mut u8 {
-                $crate::__rt::process::<$ty>(ip, il, op, ol, rs, rp, rl)
-            }
-            #[export_name = "cabi_post_toolsku:plugin-system/plugin-api@2.0.0#process"]
+            #[export_name = concat!("cabi_post_", $crate::__wasmbay_iface!(), "#process")]
             unsafe extern "C" fn __wasmbay_post_process(r: *const u8) {
                 $crate::__rt::post_process(r)
             }
-            #[export_name = "toolsku:plugin-system/plugin-api@2.0.0#shutdown"]
+            #[export_name = concat!($crate::__wasmbay_iface!(), "#shutdown")]
             unsafe extern "C" fn __wasmbay_shutdown() -> *mut u8 {
                 $crate::__rt::shutdown::<$ty>()
             }
-            #[export_name = "cabi_post_toolsku:plugin-system/plugin-api@2.0.0#shutdown"]
+            #[export_name = concat!("cabi_post_", $crate::__wasmbay_iface!(), "#shutdown")]
             unsafe extern "C" fn __wasmbay_post_shutdown(r: *const u8) {
                 $crate::__rt::post_unit_result(r)
             }
-            #[export_name = "toolsku:plugin-system/plugin-api@2.0.0#get-metadata"]
+            #[export_name = concat!($crate::__wasmbay_iface!(), "#get-metadata")]
             unsafe extern "C" fn __wasmbay_get_metadata() -> *mut u8 {
                 $crate::__rt::get_metadata::<$ty>()
             }
-            #[export_name = "cabi_post_toolsku:plugin-system/plugin-api@2.0.0#get-metadata"]
+            #[export_name = concat!("cabi_post_", $crate::__wasmbay_iface!(), "#get-metadata")]
             unsafe extern "C" fn __wasmbay_post_get_metadata(r: *const u8) {
                 $crate::__rt::post_get_metadata(r)
             }
-            #[export_name = "toolsku:plugin-system/plugin-api@2.0.0#health"]
-            unsafe extern "C" fn __wasmbay_health() -> *mut u8 {
-                $crate::__rt::health::<$ty>()
-            }
-            #[export_name = "cabi_post_toolsku:plugin-system/plugin-api@2.0.0#health"]
-            unsafe extern "C" fn __wasmbay_post_health(r: *const u8) {
-                $crate::__rt::post_health(r)
-            }
+            $crate::__wasmbay_versioned_exports!($ty);
         };
     };
 }
