@@ -620,6 +620,8 @@ class ProjectWatcher:
             def on_any_event(self, event: FileSystemEvent) -> None:
                 if event.event_type in ("opened", "closed_no_write"):
                     return
+                if event.is_directory and event.event_type == "modified":
+                    return  # a folder's listing changed (e.g. build/ appeared): not a source
                 if watcher._relevant(str(event.src_path)):
                     watcher._wake.set()
 
