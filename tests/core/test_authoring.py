@@ -250,3 +250,44 @@ def test_watch_rebuilds_each_save_and_survives_a_broken_one(
     (project / "build" / "notes.txt").write_text("build output is not a source")
     with collector._cond:
         assert not collector._cond.wait_for(lambda: len(collector.results) > 3, 1.0)
+
+
+# --- the npm toolchain installs itself on first use -------------------------------------
+
+
+@pytest.fixture
+def fresh_js_toolchain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the pinned npm project with nothing installed yet."""
+    from wasmbay.core.authoring import SDK_DIR
+
+    folder = tmp_path / "js-toolchain"
+    folder.mkdir()
+    for name in ("package.json", "package-lock.json"):
+        (folder / name).write_bytes((SDK_DIR / "js" / name).read_bytes())
+    monkeypatch.setenv("WASMBAY_JS_TOOLCHAIN", str(folder))
+    return folder
+
+
+@pytest.mark.slow
+def test_the_first_build_installs_the_npm_toolchain_once(fresh_js_toolchain: Path,
+                                                         c_project: Path) -> None:
+    messages: list[str] = []
+    [built] = build_project(c_project, progress=messages.append)  # C needs jco's adapter
+    assert built.path.is_file()
+    assert len(messages) == 1 and "installing componentize-js and jco" in messages[0]
+    assert (fresh_js_toolchain / "node_modules" / ".bin" / "componentize-js").exists()
+    build_project(c_project, force=True, progress=messages.append)
+    assert len(messages) == 1  # installed once, reused after
+
+
+def test_without_npm_the_build_says_how_to_get_it(fresh_js_toolchain: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    project = new_project("needs-npm", "js", 1, tmp_path)
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(E.ToolchainMissingError) as missing:
+        build_project(project)
+    assert "node and npm are not installed" in missing.value.message
+    assert missing.value.hint == "apt-get install nodejs npm"
+    assert not (fresh_js_toolchain / "node_modules").exists()
