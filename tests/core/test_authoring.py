@@ -291,3 +291,20 @@ def test_without_npm_the_build_says_how_to_get_it(fresh_js_toolchain: Path, tmp_
     assert "node and npm are not installed" in missing.value.message
     assert missing.value.hint == "apt-get install nodejs npm"
     assert not (fresh_js_toolchain / "node_modules").exists()
+
+
+@pytest.mark.slow
+def test_a_js_plugin_gets_wasi_http_only_when_it_asks(tmp_path: Path, runtime: Runtime) -> None:
+    project = new_project("fetcher", "js", 2, tmp_path)
+    toml = project / "wasmbay.toml"
+    toml.write_text(toml.read_text().replace("# network = true", "network = true"))
+    [built] = build_project(project)
+    with pytest.raises(E.UnknownImportError, match="network"):
+        runtime.load(built.path, plugin_id="fetcher-no-grant")
+    from wasmbay.core.grants import Grants
+
+    plugin = runtime.load(built.path, plugin_id="fetcher", grants=Grants().grant("network"))
+    try:
+        assert plugin.process("web").output == "Hello, web!"
+    finally:
+        plugin.close()

@@ -105,6 +105,8 @@ def test_the_component_speaks_exactly_the_contract_in_wit(case: Case,
     if lang == "python":  # componentize-py adds its own init hook, not ours to judge
         others.remove("export exports: interface {")
     assert all(line.startswith("import wasi:") for line in others), others
+    # Only what the host provides to every plugin: wasi:http comes with the network grant.
+    assert not [line for line in others if "wasi:http" in line]
 
 
 def _wit_of(path: Path) -> list[str]:
