@@ -47,6 +47,12 @@ LANGS = ("python", "js", "c", "rust")
 WIT_VERSIONS = (1, 2)
 #: Folders never read as sources nor watched.
 IGNORED_DIRS = frozenset({"build", "node_modules", "target", "__pycache__", ".git"})
+
+
+def _is_source(relative: Path) -> bool:
+    """Whether a path inside a project can feed its build (not output, not hidden)."""
+    return not any(part in IGNORED_DIRS or part.startswith(".") for part in relative.parts)
+
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 #: Told about slow first-use steps (installing the npm toolchain), for the CLI to print.
 Progress = Callable[[str], None]
@@ -78,14 +84,8 @@ class Project:
 
     def source_files(self) -> list[Path]:
         """Every file under the project that can feed a build, sorted."""
-        found = []
-        for path in sorted(self.root.rglob("*")):
-            rel = path.relative_to(self.root)
-            if any(part in IGNORED_DIRS or part.startswith(".") for part in rel.parts):
-                continue
-            if path.is_file():
-                found.append(path)
-        return found
+        return [path for path in sorted(self.root.rglob("*"))
+                if _is_source(path.relative_to(self.root)) and path.is_file()]
 
     @classmethod
     def load(cls, directory: Path) -> Project:
@@ -104,12 +104,12 @@ class Project:
         if not isinstance(table, dict):
             raise E.ProjectError(f"{file} has no [plugin] table",
                                  hint="add [plugin] with name, lang, wit and source")
-        name = _field(table, "name", str, file)
+        name = _field(table, "name", file)
         if not _NAME.match(name):
             raise E.ProjectError(f"{file}: name {name!r} must be lower-case letters, digits "
                                  "and dashes, starting with a letter", plugin_id=name,
                                  hint="rename the plugin in wasmbay.toml")
-        lang = _field(table, "lang", str, file)
+        lang = _field(table, "lang", file)
         if lang not in LANGS:
             raise E.ProjectError(f"{file}: unknown lang {lang!r}", plugin_id=name,
                                  hint=f"use one of {', '.join(LANGS)}")
@@ -129,12 +129,12 @@ class Project:
         return cls(root, name, lang, tuple(sorted(set(versions))), sources, network)
 
 
-def _field(table: dict[str, object], key: str, kind: type, file: Path) -> str:
+def _field(table: dict[str, object], key: str, file: Path) -> str:
     value = table.get(key)
-    if not isinstance(value, kind):
+    if not isinstance(value, str):
         raise E.ProjectError(f"{file}: [plugin] needs {key} = \"...\"",
                              hint="see docs/writing-plugins.md for the project file")
-    return str(value)
+    return value
 
 
 def _sources(raw: object, versions: Iterable[int], file: Path,
@@ -431,8 +431,7 @@ class CToolchain:
     def _clang(self, project: str | None = None) -> str:
         clang = _override("WASMBAY_CLANG", "clang", project) or shutil.which("clang")
         clang = _require(clang, "clang", project, self._INSTALL)
-        for needed, what in ((shutil.which("wasm-ld"), "lld (wasm-ld)"),):
-            _require(needed, what, project, self._INSTALL)
+        _require(shutil.which("wasm-ld"), "lld (wasm-ld)", project, self._INSTALL)
         return clang
 
     def check(self, project: str | None = None, progress: Progress | None = None) -> None:
@@ -696,7 +695,7 @@ class ProjectWatcher:
             rel = Path(path).resolve().relative_to(self.project.root)
         except ValueError:
             return False
-        return not any(p in IGNORED_DIRS or p.startswith(".") for p in rel.parts)
+        return _is_source(rel)
 
     def start(self, *, build_now: bool = True) -> ProjectWatcher:
         self._observer.start()

@@ -16,20 +16,7 @@ apt_test=(xvfb xauth x11-utils)
 
 need=("${apt_app[@]}")
 [ "$mode" = test ] && need+=("${apt_test[@]}")
-missing=()
-for p in "${need[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "setup: installing system packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "setup: please install these Debian packages: ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+scripts/apt-ensure.sh setup "${need[@]}"
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

@@ -82,8 +82,6 @@ def cmd_build(args: argparse.Namespace) -> int:
             _install(results)
         return EXIT_OK
 
-    done = threading.Event()
-
     def on_result(result: list[BuildResult] | E.WasmbayError) -> None:
         if isinstance(result, E.WasmbayError):
             print(f"wasmbay: {result}", file=sys.stderr, flush=True)
@@ -99,7 +97,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"watching {watcher.project.root} for changes; Ctrl-C to stop", file=sys.stderr,
           flush=True)
     with watcher, contextlib.suppress(KeyboardInterrupt):
-        done.wait()
+        threading.Event().wait()  # until Ctrl-C; the watcher's thread does the work
     return EXIT_OK
 
 
