@@ -1,6 +1,6 @@
 """What each plugin language costs: the conformance samples side by side, in one run.
 
-The four conformance samples (plugins/conformance/{c,rust,js,python}) implement the same
+The five conformance samples (plugins/conformance/{c,rust,go,js,python}) implement the same
 behaviour, so their differences are the price of the language and its toolchain. Per
 language this prints one row of:
   - build time: ``build_project(dir, force=True, wit=N)`` wall time ("-" with --no-build);
@@ -43,7 +43,7 @@ from wasmbay.core.authoring import Project, build_project  # noqa: E402
 from wasmbay.core.paths import AppDirs  # noqa: E402
 from wasmbay.core.runtime import Runtime  # noqa: E402
 
-LANGS = ("c", "rust", "js", "python")
+LANGS = ("c", "rust", "go", "js", "python")
 SAMPLES = ROOT / "plugins" / "conformance"
 INPUT = "echo:hello"
 #: Cached loads are short and their outliers long (2 shared cores): more samples per rep.

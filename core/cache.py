@@ -5,6 +5,11 @@ settings, written atomically and owner-only, and checked against the identity (i
 size, mtime, ctime) and digest we recorded when we wrote them: wasmtime trusts serialized
 code completely, so bytes we did not write ourselves (or that were damaged since) are
 dropped and recompiled, never loaded.
+
+Nothing is kept before the host's contract check passed: :meth:`CompiledCache.get`
+compiles in memory, runs the caller's check on the compiled component (wasmtime needs one
+to read its types) and only then keeps it in memory and writes it to disk, so a refused
+file leaves no artefact behind.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import logging
 import os
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 from pathlib import Path
+from typing import TypeVar
 
 import wasmtime
 from wasmtime import Engine
@@ -28,6 +35,7 @@ from .paths import atomic_write_bytes
 _log = logging.getLogger(__name__)
 
 WASMTIME_VERSION = _dist_version("wasmtime")
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,20 +66,28 @@ class CompiledCache:
             return None
         return self._dir / f"{self.key(component_sha256)}.cwasm"
 
-    def get(self, wasm: bytes, component_sha256: str) -> Component:
-        """The compiled component for ``wasm``; raises wasmtime's error if it does not compile."""
+    def get(self, wasm: bytes, component_sha256: str,
+            check: Callable[[Component], T]) -> tuple[Component, T]:
+        """The compiled component for ``wasm`` and what ``check`` said about it.
+
+        ``check`` runs on every component before it is returned, and before a new one is
+        kept in memory or written to disk: if it raises, nothing is kept (and an entry on
+        disk it refuses is dropped). wasmtime's error propagates if ``wasm`` does not
+        compile.
+        """
         with self._guard:
             hit = self._memory.get(component_sha256)
-            if hit is not None:
-                return hit
             lock = self._locks.setdefault(component_sha256, threading.Lock())
+        if hit is not None:  # checked outside the guard: it reads the component's types
+            return hit, check(hit)
         with lock:  # two threads loading one component compile it once
             hit = self._memory.get(component_sha256)
-            if hit is None:
-                hit = self._load_or_compile(wasm, component_sha256)
-                with self._guard:
-                    self._memory[component_sha256] = hit
-            return hit
+            if hit is not None:
+                return hit, check(hit)
+            component, verdict = self._load_or_compile(wasm, component_sha256, check)
+            with self._guard:
+                self._memory[component_sha256] = component
+            return component, verdict
 
     def contains(self, component_sha256: str) -> bool:
         path = self.artefact_path(component_sha256)
@@ -86,21 +102,32 @@ class CompiledCache:
             path.unlink(missing_ok=True)
             _sidecar(path).unlink(missing_ok=True)
 
-    def _load_or_compile(self, wasm: bytes, sha: str) -> Component:
+    def _load_or_compile(self, wasm: bytes, sha: str,
+                         check: Callable[[Component], T]) -> tuple[Component, T]:
         path = self.artefact_path(sha)
         if path is not None and path.exists():
             component = self._try_load(path)
             if component is not None:
+                try:
+                    verdict = check(component)
+                except Exception:  # written by an older host with looser checks
+                    self._drop(path)
+                    raise
                 self.stats.loaded += 1
-                return component
-        component = Component(self._engine, wasm)
+                return component, verdict
+        component = Component(self._engine, wasm)  # in memory only, until checked
+        verdict = check(component)
         self.stats.compiled += 1
         if path is not None:
             try:
                 self._store(path, component.serialize())
             except OSError as e:  # a full disk makes the next start slower, nothing worse
                 _log.warning("could not write compiled cache entry %s: %s", path, e)
-        return component
+        return component, verdict
+
+    def _drop(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        _sidecar(path).unlink(missing_ok=True)
 
     def _try_load(self, path: Path) -> Component | None:
         try:

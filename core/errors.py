@@ -6,12 +6,20 @@ so the CLI and the GUI can show ``str(error)`` as is.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .backtrace import Trace
+    from .publisher import TrustChange
+
 
 class WasmbayError(Exception):
     """Base of every error Wasmbay raises on purpose."""
 
     #: Short machine-readable kind, stable across releases (used by ``--json``).
     kind = "error"
+    #: Where a plugin trapped (wasm frames, the guest's stderr), set on call errors.
+    trace: Trace | None = None
 
     def __init__(self, message: str, *, plugin_id: str | None = None, hint: str = "") -> None:
         self.plugin_id = plugin_id
@@ -37,6 +45,38 @@ class UsageError(WasmbayError):
     """The user asked for something malformed (bad grant syntax, unknown plugin...)."""
 
     kind = "usage"
+
+
+class TrustChangeError(UsageError):
+    """An update would change whom the user trusts: another publisher, or an older build.
+
+    ``changes`` are the refused :mod:`core.publisher` trust changes; the hint names the
+    flag that accepts them.
+    """
+
+    kind = "trust-change"
+
+    def __init__(self, message: str, *, plugin_id: str, changes: tuple[TrustChange, ...],
+                 hint: str) -> None:
+        self.changes = changes
+        super().__init__(message, plugin_id=plugin_id, hint=hint)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(super().to_dict())
+        d["trust_changes"] = [c.to_dict() for c in self.changes]
+        return d
+
+
+class PublisherChangedError(TrustChangeError):
+    """The update is unsigned or signed by another key than the installed version."""
+
+    kind = "publisher-changed"
+
+
+class DowngradeError(TrustChangeError):
+    """The update has a lower version than the installed stable one."""
+
+    kind = "downgrade"
 
 
 # --- loading -------------------------------------------------------------------------
@@ -86,6 +126,42 @@ class IntegrityError(PluginLoadError):
     """A stored component no longer matches the sha256 recorded at install."""
 
     kind = "integrity"
+
+
+class TooLargeError(PluginLoadError):
+    """A component or package file is bigger than the host reads (refused before reading it)."""
+
+    kind = "too-large"
+
+
+class UnsupportedFeatureError(PluginLoadError):
+    """A well-formed component uses a wasm or component-model feature this host does not enable."""
+
+    kind = "unsupported-feature"
+
+
+class WitPackageError(PluginLoadError):
+    """The file is a WIT package (interface definitions only), not a component implementing one."""
+
+    kind = "wit-package"
+
+
+class SignatureMismatchError(PluginLoadError):
+    """A contract function is exported or imported with another type than the contract's."""
+
+    kind = "signature-mismatch"
+
+
+class BadCapabilityRequestError(PluginLoadError):
+    """The plugin asked for a folder the host refuses to map (``..``, relative, control chars)."""
+
+    kind = "bad-capability-request"
+
+
+class BadMetadataError(PluginLoadError):
+    """The plugin's metadata breaks a rule the host relies on (e.g. a non-semver version)."""
+
+    kind = "bad-metadata"
 
 
 # --- calling -------------------------------------------------------------------------
@@ -167,3 +243,21 @@ class BuildFailedError(AuthoringError):
     """The toolchain ran and rejected the source; the message carries its diagnostics."""
 
     kind = "build-failed"
+
+
+# --- shared host resources -------------------------------------------------------------
+
+
+class HostResourceError(WasmbayError, OSError):
+    """The host ran out of a resource it shares with plugins (descriptors, disk).
+
+    Also an :class:`OSError` (errno EMFILE/ENFILE/ENOSPC), so code that already
+    tolerates a failed write (the compiled cache) keeps tolerating it.
+    """
+
+    kind = "host-resources"
+
+    def __init__(self, message: str, *, code: int, plugin_id: str | None = None,
+                 hint: str = "") -> None:
+        super().__init__(message, plugin_id=plugin_id, hint=hint)
+        self.errno = code

@@ -73,6 +73,9 @@ class LogRecord(Event):
     source: str = "plugin"
     version: str = ""
     time: float = field(default_factory=time.time)
+    #: More lines about the record, e.g. a trap's wasm backtrace and the guest's stderr
+    #: (already escaped, one line each); empty for most records.
+    details: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = Event.to_dict(self)

@@ -6,21 +6,29 @@ re-sandboxing the plugin's instances with it.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import posixpath
 import re
+import stat
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import BadCapabilityRequestError, UsageError
 
 MiB = 1024 * 1024
 DEFAULT_MEMORY = 256 * MiB
 DEFAULT_TIMEOUT = 30.0
+#: Soft quota on what a plugin's read-write folders hold: measured and warned about,
+#: not enforced (WASI gives the host no hook on writes; see core.resources).
+DEFAULT_DISK_QUOTA = 1024**3
 
 GRANT_SYNTAX = (
     "fs-read=HOST[:GUEST], fs-write=HOST[:GUEST], network, env=NAME, "
-    "memory=64MiB, timeout=5s, fuel=N"
+    "memory=64MiB, timeout=5s, fuel=N, disk=1GiB"
 )
 
 
@@ -45,6 +53,7 @@ class Grants:
     memory_bytes: int = DEFAULT_MEMORY
     timeout_s: float = DEFAULT_TIMEOUT
     fuel: int | None = None
+    disk_quota_bytes: int = DEFAULT_DISK_QUOTA
 
     # --- presets (the seed's restricted / standard) ----------------------------------
 
@@ -95,6 +104,8 @@ class Grants:
             if fuel <= 0:
                 raise UsageError("fuel must be positive", hint="use fuel=N with N > 0")
             return replace(self, fuel=fuel)
+        if key == "disk":
+            return replace(self, disk_quota_bytes=_parse_quota(value))
         raise UsageError(f"unknown capability '{capability}'", hint=f"use {GRANT_SYNTAX}")
 
     def revoke(self, capability: str) -> Grants:
@@ -117,6 +128,8 @@ class Grants:
             return replace(self, timeout_s=DEFAULT_TIMEOUT)
         if key == "fuel":
             return replace(self, fuel=None)
+        if key == "disk":
+            return replace(self, disk_quota_bytes=DEFAULT_DISK_QUOTA)
         raise UsageError(f"unknown capability '{capability}'", hint=f"use {GRANT_SYNTAX}")
 
     def grant_all(self, capabilities: list[str] | tuple[str, ...]) -> Grants:
@@ -137,6 +150,8 @@ class Grants:
         caps.append(f"timeout={format_duration(self.timeout_s)}")
         if self.fuel is not None:
             caps.append(f"fuel={self.fuel}")
+        if self.disk_quota_bytes != DEFAULT_DISK_QUOTA:
+            caps.append(f"disk={format_size(self.disk_quota_bytes)}")
         return caps
 
     def env_pairs(self) -> list[tuple[str, str]]:
@@ -152,6 +167,7 @@ class Grants:
             "memory_bytes": self.memory_bytes,
             "timeout_s": self.timeout_s,
             "fuel": self.fuel,
+            "disk_quota_bytes": self.disk_quota_bytes,
         }
 
     @classmethod
@@ -164,6 +180,7 @@ class Grants:
             memory_bytes=int(d.get("memory_bytes", DEFAULT_MEMORY)),
             timeout_s=float(d.get("timeout_s", DEFAULT_TIMEOUT)),
             fuel=None if d.get("fuel") is None else int(d["fuel"]),
+            disk_quota_bytes=int(d.get("disk_quota_bytes", DEFAULT_DISK_QUOTA)),
         )
 
 
@@ -186,6 +203,67 @@ def _parse_dir(value: str, *, writable: bool, capability: str) -> DirGrant:
     return DirGrant(str(host_path), guest, writable)
 
 
+#: Longest guest path a plugin may request a private folder for.
+MAX_GUEST_PATH = 1024
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def private_folder(files_dir: Path, guest_path: str, *, create: bool = True,
+                   plugin_id: str | None = None) -> Path:
+    """The host folder that backs a plugin's requested guest folder, under ``files_dir``.
+
+    The one place that maps a plugin-chosen guest path to a host path. The name is built by
+    the host (sanitized segments plus a hash of the normalized guest path, so two paths never
+    share a folder and no name is ``.``/``..``); the folder is created one level below
+    ``files_dir`` without following links, and must resolve strictly inside it. A guest path
+    that is relative, has ``..`` segments or control characters is the plugin's error.
+    With ``create=False`` it only validates and names the folder.
+    """
+    def refuse(why: str) -> BadCapabilityRequestError:
+        return BadCapabilityRequestError(
+            f"requests folder {guest_path[:80]!r}, which {why}", plugin_id=plugin_id,
+            hint="the plugin's author must request an absolute guest path like /data")
+
+    if not isinstance(guest_path, str) or not guest_path:
+        raise refuse("is empty")
+    if len(guest_path) > MAX_GUEST_PATH:
+        raise refuse(f"is longer than {MAX_GUEST_PATH} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs") for c in guest_path):
+        raise refuse("contains control characters")
+    if not guest_path.startswith("/"):
+        raise refuse("is not absolute")
+    if ".." in guest_path.split("/"):
+        raise refuse("climbs with '..'")
+    normalized = posixpath.normpath(guest_path)
+    segments = [s for s in normalized.split("/") if s not in ("", ".")]
+    stem = _SAFE_NAME.sub("-", "_".join(segments)).strip(".-")[:48] or "root"
+    digest = hashlib.sha256(("/" + "/".join(segments)).encode("utf-8", "surrogatepass"))
+    name = f"{stem}-{digest.hexdigest()[:10]}"
+    folder = files_dir / name
+    if not create:
+        return folder
+    files_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    parent = os.open(files_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o700, dir_fd=parent)
+        st = os.lstat(name, dir_fd=parent)
+        if not stat.S_ISDIR(st.st_mode):  # a planted link or file: never follow it
+            raise BadCapabilityRequestError(
+                f"its private folder {folder} is a link or a file, not a folder; "
+                "refusing to follow it", plugin_id=plugin_id, hint=f"remove {folder} and retry")
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+        os.close(fd)
+    finally:
+        os.close(parent)
+    real, root = os.path.realpath(folder), os.path.realpath(files_dir)
+    if os.path.dirname(real) != root:
+        raise BadCapabilityRequestError(
+            f"its private folder {folder} resolves to {real}, outside {root}",
+            plugin_id=plugin_id, hint=f"remove {folder} and retry")
+    return Path(real)
+
+
 _SIZE_UNITS = {
     "": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": MiB, "mb": 1000**2, "mib": MiB,
     "g": 1024**3, "gb": 1000**3, "gib": 1024**3,
@@ -202,6 +280,14 @@ def parse_size(text: str) -> int:
         raise UsageError(f"memory limit {text} is below one wasm page (64 KiB)",
                          hint="use at least memory=1MiB")
     return size
+
+
+def _parse_quota(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = m.group(2).lower() if m else None
+    if not m or unit not in _SIZE_UNITS or float(m.group(1)) <= 0:
+        raise UsageError(f"bad disk quota '{text}'", hint="use e.g. disk=500MiB or disk=2GiB")
+    return max(1, int(float(m.group(1)) * _SIZE_UNITS[unit or ""]))
 
 
 def format_size(n: int) -> str:

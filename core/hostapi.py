@@ -16,12 +16,14 @@ from typing import Any
 
 from .contract import SUPPORTED
 from .events import EventBus, LogLevel, LogRecord, PluginEvent
+from .untrusted import LIMITS, bound
 
 _log = logging.getLogger(__name__)
 
-MAX_MESSAGE = 64 * 1024
-MAX_EVENT_TYPE = 256
-MAX_PAYLOAD = 1024 * 1024
+#: From core.untrusted's table, the one owner of the limits on plugin text.
+MAX_MESSAGE = LIMITS.log_message
+MAX_EVENT_TYPE = LIMITS.event_type
+MAX_PAYLOAD = LIMITS.event_payload
 
 SecretLookup = Callable[[str], "str | None"]
 
@@ -49,8 +51,7 @@ class HostContext:
         return self._secrets[key]
 
     def log(self, level: LogLevel, message: str) -> None:
-        if len(message) > MAX_MESSAGE:
-            message = message[:MAX_MESSAGE] + " [message cut]"
+        message = bound(message, MAX_MESSAGE)
         self.bus.publish(LogRecord(self.plugin_id, level, message, version=self.version))
 
     def emit(self, event_type: str, payload: str) -> str | None:

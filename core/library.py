@@ -1,7 +1,11 @@
 """The installed plugins on disk, each version kept side by side.
 
 Layout under ``<data>/plugins/<id>/``: ``state.json`` (versions, grants, plain config,
-which keys are secret, enabled, rollout) and ``versions/<version>/component.wasm``.
+which keys are secret, enabled, rollout) and ``versions/<version>/component.wasm``. The
+private folders a plugin may be granted live apart, under ``<data>/files/<id>/``, so no
+grant of one can ever contain the library's own records (``Library.save`` refuses any
+grant that would). Everything read back from disk is validated like hostile input: ids,
+versions (strict SemVer, never a path) and the full shape of ``state.json``.
 Every change is atomic: a new plugin is assembled in a staging folder and renamed into
 place; a new version's component is written (fsync, rename) before the state that
 refers to it. A crash therefore leaves either the old state or the new one, plus at
@@ -11,24 +15,25 @@ most an unreferenced staging folder or version, which the next load removes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError, WasmbayError
-from .grants import Grants
+from .errors import BadMetadataError, PluginLoadError, UsageError
+from .grants import DEFAULT_DISK_QUOTA, DEFAULT_MEMORY, DEFAULT_TIMEOUT, DirGrant, Grants
 from .paths import atomic_write_bytes
 
 STATE = "state.json"
 STATE_FORMAT = 1
 
 
-class LibraryEntryError(WasmbayError):
+class LibraryEntryError(PluginLoadError):
     """One plugin's entry could not be read; the rest of the library still loads."""
 
     kind = "library-entry"
@@ -44,6 +49,9 @@ class VersionRecord:
     installed_at: float
     requested: list[str] = field(default_factory=list)
     size: int = 0
+    #: Fingerprint of the trusted key that signed this version; None if unsigned (and in
+    #: state files written before signers were recorded). The stable one's is the publisher.
+    signed_by: str | None = None
 
 
 @dataclass
@@ -72,24 +80,197 @@ class PluginRecord:
 
     @classmethod
     def from_json(cls, data: bytes) -> PluginRecord:
-        d = json.loads(data)
-        if d.get("format") != STATE_FORMAT:
+        """Parse and validate the whole shape; anything off raises ValueError (never trust it)."""
+        d = _obj(json.loads(data), "the state")
+        if type(d.get("format")) is not int or d["format"] != STATE_FORMAT:
             raise ValueError(f"unknown state format {d.get('format')!r}")
-        versions = {k: VersionRecord(**v) for k, v in d["versions"].items()}
+        plugin_id = _str(d.get("plugin_id"), "plugin_id")
+        if not _ID.match(plugin_id):
+            raise ValueError(f"plugin_id {plugin_id[:80]!r} is not a valid id")
+        raw_versions = _obj(d.get("versions"), "versions")
+        if not raw_versions:
+            raise ValueError("versions is empty")
+        versions = {k: _version_record(k, v) for k, v in raw_versions.items()}
+        stable = _str(d.get("stable"), "stable")
+        canary, previous = d.get("canary"), d.get("previous_stable")
+        for key, ver in (("canary", canary), ("previous_stable", previous)):
+            if ver is not None:
+                _str(ver, key)
+        percent = d.get("canary_percent", 0)
+        if type(percent) is not int or not 0 <= percent <= 100:
+            raise ValueError(f"canary_percent {percent!r} is not 0-100")
+        enabled = d.get("enabled", True)
+        if type(enabled) is not bool:
+            raise ValueError("enabled is not true or false")
+        config = _obj(d.get("config", {}), "config")
+        for k, v in config.items():
+            _str(v, f"config value {k[:40]!r}")
         rec = cls(
-            plugin_id=str(d["plugin_id"]), versions=versions, stable=str(d["stable"]),
-            enabled=bool(d.get("enabled", True)), grants=Grants.from_dict(d.get("grants", {})),
-            config={str(k): str(v) for k, v in d.get("config", {}).items()},
-            secret_keys=[str(k) for k in d.get("secret_keys", [])],
-            canary=d.get("canary"), canary_percent=int(d.get("canary_percent", 0)),
-            previous_stable=d.get("previous_stable"), auto_rollback=d.get("auto_rollback"))
+            plugin_id=plugin_id, versions=versions, stable=stable, enabled=enabled,
+            grants=_grants(d.get("grants", {})), config=dict(config),
+            secret_keys=_str_list(d.get("secret_keys", []), "secret_keys"),
+            canary=canary, canary_percent=percent, previous_stable=previous,
+            auto_rollback=_auto_rollback(d.get("auto_rollback")))
         for ver in (rec.stable, rec.canary, rec.previous_stable):
             if ver is not None and ver not in versions:
-                raise ValueError(f"refers to version {ver!r}, which is not installed")
+                raise ValueError(f"refers to version {ver[:80]!r}, which is not installed")
         return rec
 
 
+# --- validating what is read back (state.json is as hostile as any plugin input) ----------
+
+
+def _obj(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is {type(value).__name__}, not an object")
+    return value
+
+
+def _str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is {type(value).__name__}, not a string")
+    return value
+
+
+def _str_list(value: object, what: str) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} is {type(value).__name__}, not a list")
+    return [_str(x, what) for x in value]
+
+
+def _num(value: object, what: str, *, integer: bool = False) -> float:
+    ok = type(value) is int or (not integer and type(value) is float)
+    if not ok or (type(value) is float and not math.isfinite(value)):
+        raise ValueError(f"{what} is {value!r}, not a number")
+    return value  # type: ignore[return-value]
+
+
+#: VersionRecord fields and the check of their JSON value; fields added later default.
+_VERSION_FIELDS: dict[str, Any] = {
+    "version": lambda v: _str(v, "version"),
+    "sha256": lambda v: _str(v, "sha256"),
+    "name": lambda v: _str(v, "name"),
+    "description": lambda v: _str(v, "description"),
+    "wit_version": lambda v: _num(v, "wit_version", integer=True),
+    "installed_at": lambda v: _num(v, "installed_at"),
+    "requested": lambda v: _str_list(v, "requested"),
+    "size": lambda v: _num(v, "size", integer=True),
+}
+
+
+def _version_record(key: str, value: object) -> VersionRecord:
+    if not is_version(key):
+        raise ValueError(f"version key {key[:80]!r} is not a semantic version")
+    d = _obj(value, f"version {key}")
+    kwargs: dict[str, Any] = {}
+    for f in fields(VersionRecord):
+        if f.name not in d:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise ValueError(f"version {key} has no {f.name}")
+            continue
+        check = _VERSION_FIELDS.get(f.name)
+        v = d[f.name]
+        if check is not None:
+            check(v)
+        elif v is not None and not isinstance(v, str):  # e.g. signed_by: a string or null
+            raise ValueError(f"version {key}: {f.name} is {type(v).__name__}")
+        kwargs[f.name] = v
+    if kwargs["version"] != key:
+        raise ValueError(f"version {key} records itself as {kwargs['version'][:80]!r}")
+    if not re.fullmatch(r"[0-9a-f]{64}", kwargs["sha256"]):
+        raise ValueError(f"version {key}: sha256 is not 64 hex digits")
+    return VersionRecord(**kwargs)
+
+
+def _grants(value: object) -> Grants:
+    d = _obj(value, "grants")
+    dirs = []
+    raw_dirs = d.get("dirs", [])
+    if not isinstance(raw_dirs, list):
+        raise ValueError(f"grants.dirs is {type(raw_dirs).__name__}, not a list")
+    for x in raw_dirs:
+        x = _obj(x, "a directory grant")
+        host, guest = _str(x.get("host"), "a grant's host"), _str(x.get("guest"), "a guest")
+        if not (os.path.isabs(host) and guest.startswith("/")) or "\x00" in host + guest:
+            raise ValueError(f"directory grant {host[:80]!r}:{guest[:80]!r} is not absolute")
+        if type(x.get("writable")) is not bool:
+            raise ValueError("a directory grant's writable is not true or false")
+        dirs.append(DirGrant(host, guest, x["writable"]))
+    network = d.get("network", False)
+    if type(network) is not bool:
+        raise ValueError("grants.network is not true or false")
+    memory = _num(d.get("memory_bytes", DEFAULT_MEMORY), "memory_bytes", integer=True)
+    timeout = _num(d.get("timeout_s", DEFAULT_TIMEOUT), "timeout_s")
+    fuel = d.get("fuel")
+    if fuel is not None:
+        _num(fuel, "fuel", integer=True)
+    if memory <= 0 or timeout <= 0 or (fuel is not None and fuel <= 0):
+        raise ValueError("a memory, time or fuel limit is not positive")
+    return Grants(dirs=tuple(dirs), network=network,
+                  env=tuple(_str_list(d.get("env", []), "grants.env")),
+                  memory_bytes=int(memory), timeout_s=float(timeout), fuel=fuel,
+                  disk_quota_bytes=_disk_quota(d))
+
+
+def _disk_quota(d: dict[str, Any]) -> int:
+    """The soft disk quota of core.resources (a later field: absent means the default)."""
+    quota = _num(d.get("disk_quota_bytes", DEFAULT_DISK_QUOTA), "disk_quota_bytes",
+                 integer=True)
+    if quota <= 0:
+        raise ValueError("grants.disk_quota_bytes is not positive")
+    return int(quota)
+
+
+def _auto_rollback(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    d = _obj(value, "auto_rollback")
+    if set(d) != {"max_error_rate", "window"}:
+        raise ValueError("auto_rollback needs exactly max_error_rate and window")
+    _num(d["max_error_rate"], "max_error_rate")
+    if _num(d["window"], "window", integer=True) <= 0:
+        raise ValueError("auto_rollback window is not positive")
+    return dict(d)
+
+
+# --- ids and versions ------------------------------------------------------------------
+
+#: Longest version a plugin may declare; the host may add ``+``/``.`` and 8 hex digits.
+MAX_VERSION = 64
+_MAX_STORED_VERSION = MAX_VERSION + 9
+_NUM = r"(?:0|[1-9][0-9]*)"
+_PRE = r"(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
+_SEMVER = re.compile(rf"{_NUM}\.{_NUM}\.{_NUM}(?:-{_PRE}(?:\.{_PRE})*)?"
+                     r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?")
+
+
+def is_version(text: object, max_len: int = _MAX_STORED_VERSION) -> bool:
+    """Whether ``text`` is a SemVer 2.0 version (the only thing a version folder is named)."""
+    return isinstance(text, str) and len(text) <= max_len and bool(_SEMVER.fullmatch(text))
+
+
+def check_version(version: object, plugin_id: str | None = None) -> str:
+    """Refuse a plugin's declared version unless it is strict SemVer; never a path."""
+    if not is_version(version, MAX_VERSION):
+        shown = repr(version[:80]) if isinstance(version, str) else type(version).__name__
+        raise BadMetadataError(
+            f"declares version {shown}, which is not a semantic version "
+            f"(MAJOR.MINOR.PATCH[-pre][+build], at most {MAX_VERSION} characters)",
+            plugin_id=plugin_id, hint="the plugin's author must fix get-metadata's version; "
+            "nothing was installed")
+    return version  # type: ignore[return-value]
+
+
+def with_build_suffix(version: str, sha256: str) -> str:
+    """``1.0.0`` -> ``1.0.0+1a2b3c4d`` (or ``1.0.0+b.1a2b3c4d``): still valid SemVer."""
+    return f"{version}{'.' if '+' in version else '+'}{sha256[:8]}"
+
+
 _ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def _inside(child: str, parent: str) -> bool:
+    return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
 
 
 def slug(name: str) -> str:
@@ -105,30 +286,64 @@ def check_id(plugin_id: str) -> str:
 
 
 class Library:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, files_root: Path | None = None) -> None:
         self.root = root
+        #: Beside the records, never inside them: see the module docstring.
+        self.files_root = files_root or root.parent / "files"
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     def plugin_dir(self, plugin_id: str) -> Path:
         return self.root / check_id(plugin_id)
 
     def component_path(self, plugin_id: str, version: str) -> Path:
+        """Built only from a validated id and version: a version is never a path."""
+        if not is_version(version):
+            raise BadMetadataError(f"version {str(version)[:80]!r} is not a semantic version",
+                                   plugin_id=plugin_id, hint="nothing was read or written")
         return self.plugin_dir(plugin_id) / "versions" / version / "component.wasm"
 
     def files_dir(self, plugin_id: str) -> Path:
-        """Per-plugin folders the user may grant (e.g. for --accept-requested)."""
-        return self.plugin_dir(plugin_id) / "files"
+        """Parent of the plugin's private folders (see :func:`grants.private_folder`)."""
+        return self.files_root / check_id(plugin_id)
+
+    def grant_problem(self, grants: Grants) -> str | None:
+        """Why a grant would expose the library's records to a plugin, or None if none does.
+
+        A granted folder may neither contain the library nor lie inside it, except the
+        ``<id>/files/...`` private folders of installs made before they moved out.
+        """
+        root = os.path.realpath(self.root)
+        for d in grants.dirs:
+            host = os.path.realpath(d.host)
+            if _inside(root, host):
+                return f"{d.capability} contains Wasmbay's plugin records ({root})"
+            if _inside(host, root):
+                rel = os.path.relpath(host, root).split(os.sep)
+                if not (len(rel) >= 2 and rel[1] == "files"):
+                    return f"{d.capability} lies inside Wasmbay's plugin records ({root})"
+        return None
+
+    def check_grants(self, grants: Grants, plugin_id: str) -> None:
+        problem = self.grant_problem(grants)
+        if problem is not None:
+            raise UsageError(f"cannot grant {problem}: a plugin could rewrite its own "
+                             "permissions", plugin_id=plugin_id,
+                             hint="grant a folder that does not contain the data folder")
 
     # --- reading --------------------------------------------------------------------
 
     def load(self) -> tuple[dict[str, PluginRecord], list[LibraryEntryError]]:
         records: dict[str, PluginRecord] = {}
         problems: list[LibraryEntryError] = []
+        if self.files_root.is_dir():
+            for entry in self.files_root.iterdir():
+                if entry.name.startswith(".trash-"):
+                    shutil.rmtree(entry, ignore_errors=True)  # a removal cut short
         for entry in sorted(self.root.iterdir()):
             if entry.name.startswith(".staging-") or entry.name.startswith(".trash-"):
                 shutil.rmtree(entry, ignore_errors=True)  # an install or removal cut short
                 continue
-            if not entry.is_dir():
+            if not entry.is_dir() or entry.is_symlink():
                 continue
             try:
                 rec = self.read(entry.name)
@@ -140,6 +355,10 @@ class Library:
         return records, problems
 
     def read(self, plugin_id: str) -> PluginRecord:
+        if not _ID.match(plugin_id):
+            raise LibraryEntryError(
+                f"folder {str(self.root / plugin_id)!r} is not named like a plugin id",
+                plugin_id=plugin_id[:64], hint="move it out of the library folder")
         path = self.root / plugin_id / STATE
         try:
             rec = PluginRecord.from_json(path.read_bytes())
@@ -154,6 +373,12 @@ class Library:
         if rec.plugin_id != plugin_id:
             raise LibraryEntryError(f"{path} names plugin '{rec.plugin_id}'",
                                     plugin_id=plugin_id, hint="restore the file or reinstall")
+        problem = self.grant_problem(rec.grants)
+        if problem is not None:
+            raise LibraryEntryError(
+                f"its state file {path} grants {problem}; it is not loaded",
+                plugin_id=plugin_id, hint=f"remove that grant from {path}, or remove "
+                f"{path.parent} and reinstall the plugin")
         return rec
 
     def exists(self, plugin_id: str) -> bool:
@@ -162,25 +387,50 @@ class Library:
     # --- writing --------------------------------------------------------------------
 
     def save(self, rec: PluginRecord) -> None:
+        self.check_grants(rec.grants, rec.plugin_id)
         atomic_write_bytes(self.plugin_dir(rec.plugin_id) / STATE, rec.to_json())
 
-    def add_version(self, rec: PluginRecord, version: VersionRecord, wasm: bytes) -> None:
-        """Store a component and the state that refers to it, crash-safely."""
-        if not self.exists(rec.plugin_id):
+    def add_version(self, rec: PluginRecord, version: VersionRecord, wasm: bytes, *,
+                    new: bool = False) -> None:
+        """Store a component and the state that refers to it, crash-safely.
+
+        ``new``: the caller has no record of this plugin; a state file still on disk is a
+        damaged entry the user is reinstalling over, kept beside as ``state.json.damaged-*``.
+        """
+        self.check_grants(rec.grants, rec.plugin_id)
+        comp = self.component_path(rec.plugin_id, version.version)
+        target = self.plugin_dir(rec.plugin_id)
+        if new and self.exists(rec.plugin_id):
+            os.replace(target / STATE, target / f"{STATE}.damaged-{int(time.time())}")
+        if not self.exists(rec.plugin_id) and not os.path.lexists(target):
             staging = self.root / f".staging-{rec.plugin_id}-{uuid.uuid4().hex[:8]}"
-            comp = staging / "versions" / version.version / "component.wasm"
-            atomic_write_bytes(comp, wasm)
-            atomic_write_bytes(staging / STATE, rec.to_json())
-            os.rename(staging, self.plugin_dir(rec.plugin_id))  # the install is one rename
+            try:
+                atomic_write_bytes(staging / comp.relative_to(target), wasm)
+                atomic_write_bytes(staging / STATE, rec.to_json())
+                os.rename(staging, target)  # the install is one rename
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
             return
-        atomic_write_bytes(self.component_path(rec.plugin_id, version.version), wasm)
+        if not target.is_dir() or target.is_symlink():
+            raise LibraryEntryError(f"{target} is in the way and is not a plugin folder",
+                                    plugin_id=rec.plugin_id, hint=f"move {target} away")
+        # An existing plugin, or a folder left by an install cut short: the component goes
+        # first and the state file, which is what makes it installed, last.
+        atomic_write_bytes(comp, wasm)
         self.save(rec)
 
     def remove(self, plugin_id: str) -> None:
+        """Remove the plugin's records, then its private folders (the records go first)."""
         target = self.plugin_dir(plugin_id)
         trash = self.root / f".trash-{plugin_id}-{uuid.uuid4().hex[:8]}"
         os.rename(target, trash)  # gone from the library in one step
         shutil.rmtree(trash, ignore_errors=True)
+        files = self.files_dir(plugin_id)
+        if os.path.lexists(files):
+            files_trash = self.files_root / f".trash-{plugin_id}-{uuid.uuid4().hex[:8]}"
+            os.rename(files, files_trash)
+            shutil.rmtree(files_trash, ignore_errors=True)
 
     def _drop_unreferenced_versions(self, rec: PluginRecord) -> None:
         versions_dir = self.plugin_dir(rec.plugin_id) / "versions"
@@ -192,7 +442,8 @@ class Library:
 
 
 def new_version_record(version: str, sha256: str, name: str, description: str,
-                       wit_version: int, requested: list[str], size: int) -> VersionRecord:
+                       wit_version: int, requested: list[str], size: int,
+                       signed_by: str | None = None) -> VersionRecord:
     return VersionRecord(version=version, sha256=sha256, name=name, description=description,
                          wit_version=wit_version, installed_at=time.time(),
-                         requested=requested, size=size)
+                         requested=requested, size=size, signed_by=signed_by)

@@ -34,7 +34,9 @@ class LogStore:
     def write(self, event: Event) -> None:
         if not isinstance(event, LogRecord | PluginEvent):
             return
-        line = json.dumps(event.to_dict(), default=str) + "\n"
+        # ensure_ascii: a record is one line whatever the plugin wrote (CR, LF, U+2028 and
+        # bidi controls become \uXXXX escapes); readers that show it as text escape again.
+        line = json.dumps(event.to_dict(), default=str, ensure_ascii=True) + "\n"
         with self._lock:
             f = self._files.get(event.plugin_id)
             if f is None:

@@ -8,6 +8,7 @@ assume a GUI thread; long work (load_all) reports progress through events.
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,10 +18,25 @@ from pathlib import Path
 from typing import Any
 
 from . import errors as E
-from .contract import CapabilityRequest, HealthReport, PluginMetadata, ProcessResult
+from . import resources
+from .contract import (
+    CapabilityRequest,
+    HealthReport,
+    PluginMetadata,
+    ProcessResult,
+    parse_capability_request,
+)
 from .events import Event, EventBus, LogLevel, LogRecord
-from .grants import Grants
-from .library import Library, LibraryEntryError, PluginRecord, new_version_record, slug
+from .grants import Grants, private_folder
+from .library import (
+    Library,
+    LibraryEntryError,
+    PluginRecord,
+    check_version,
+    new_version_record,
+    slug,
+    with_build_suffix,
+)
 from .logstore import LogStore
 from .manager_events import (
     CanaryPercentChanged,
@@ -43,9 +59,11 @@ from .metrics import MetricsSnapshot
 from .package import is_package, read_package
 from .paths import AppDirs
 from .plugin import Generation, Plugin, PluginInstance
+from .publisher import TrustChange, refuse_unaccepted, trust_changes
 from .rollout import AutoRollback, Router
-from .runtime import LoadedComponent, Runtime
+from .runtime import LoadedComponent, Runtime, read_component_file
 from .secrets import SecretStore
+from .untrusted import check_requests
 
 
 class PermissionEscalationError(E.UsageError):
@@ -73,13 +91,20 @@ class InstallPreview:
     #: Requested capabilities not covered by the current grants (updates only).
     escalation: tuple[str, ...]
     signed_by: str | None = None
+    #: Publisher change or downgrade against the installed stable version (updates only);
+    #: each is refused unless accepted explicitly (see core.publisher).
+    trust_changes: tuple[TrustChange, ...] = ()
+    #: Who signed the installed stable version (updates only).
+    current_signed_by: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"plugin_id": self.plugin_id, "metadata": self.metadata.to_dict(),
                 "wit_version": self.wit_version, "sha256": self.sha256,
                 "requested": [c.to_dict() for c in self.requested],
                 "is_update": self.is_update, "current_version": self.current_version,
-                "escalation": list(self.escalation), "signed_by": self.signed_by}
+                "escalation": list(self.escalation), "signed_by": self.signed_by,
+                "current_signed_by": self.current_signed_by,
+                "trust_changes": [c.to_dict() for c in self.trust_changes]}
 
 
 @dataclass(frozen=True)
@@ -103,6 +128,9 @@ class PluginStatus:
     versions: tuple[str, ...]
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     auto_rollback: dict[str, Any] | None = None
+    publisher: str | None = None  # fingerprint of the stable version's signer
+    #: Its share of the host (core.resources.Usage): open files, disk, budgets.
+    resources: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -157,6 +185,8 @@ class PluginManager:
         self._logs = LogStore(self.dirs.logs) if persist_logs else None
         self._unsubscribe_logs = (self.bus.subscribe(self._logs.write) if self._logs else None)
         self._watcher: Any = None
+        #: Descriptors and disk per plugin, checked after calls (no WASI hook limits them).
+        self.resource_watch = resources.ResourceWatch()
         self.reload_library()
 
     # --- events -----------------------------------------------------------------------
@@ -185,6 +215,12 @@ class PluginManager:
         with self._lock:
             rec = self._records.get(plugin_id)
         if rec is None:
+            with self._lock:
+                damaged = [p for p in self.problems if p.plugin_id == plugin_id]
+            if damaged:
+                p = damaged[0]
+                raise LibraryEntryError(f"is installed but damaged: {p.message}",
+                                        plugin_id=plugin_id, hint=p.hint)
             raise E.UsageError(f"plugin '{plugin_id}' is not installed",
                                plugin_id=plugin_id, hint="see `wasmbay list`")
         return rec
@@ -211,7 +247,8 @@ class PluginManager:
             reason=run.reason if run else "", wit_version=ver.wit_version,
             capabilities=tuple(rec.grants.capabilities()), config=dict(rec.config),
             secret_keys=tuple(rec.secret_keys), versions=tuple(rec.versions), metrics=metrics,
-            auto_rollback=rec.auto_rollback)
+            auto_rollback=rec.auto_rollback, publisher=ver.signed_by,
+            resources=self.resource_watch.usage(plugin_id, rec.grants).to_dict())
 
     def statuses(self) -> list[PluginStatus]:
         return [self.status(i) for i in self.ids()]
@@ -229,10 +266,12 @@ class PluginManager:
     def _read_source(self, path: Path) -> tuple[bytes, dict[str, Any] | None, str | None]:
         if not path.exists():
             raise E.UsageError(f"{path} does not exist", hint="check the path")
-        if is_package(path):
-            pkg = read_package(path, self.trusted_keys)
+        limit = self.runtime.max_component_bytes
+        if is_package(path):  # sniffed: the wasm magic wins, a component is never a package
+            pkg = read_package(path, self.trusted_keys, max_component_bytes=limit)
             return pkg.wasm, pkg.manifest, pkg.signed_by
-        return path.read_bytes(), None, None
+        # size and 8-byte header checked before the file is read; a folder is refused
+        return read_component_file(path, path.stem, max_bytes=limit), None, None
 
     def _metadata(self, loaded: LoadedComponent, plugin_id: str) -> PluginMetadata:
         inst = PluginInstance(self.runtime, plugin_id, Generation(loaded, Grants(), {}, None), "")
@@ -254,26 +293,40 @@ class PluginManager:
                     f"manifest says WIT version {manifest['wit_version']} but the component "
                     f"targets {loaded.info.contract.major}", plugin_id=pid,
                     hint="rebuild the package")
-            requested = tuple(_parse_request(c) for c in manifest.get("capabilities", []))
+            requested = tuple(_parse_request(c, pid) for c in manifest.get("capabilities", []))
+            check_requests(requested, pid)  # a manifest is plugin text too
         else:
             requested = metadata.capabilities
+            for c in requested:  # a malformed request is the plugin's error
+                parse_capability_request(c.text, pid)
         with self._lock:
             rec = self._records.get(pid)
         escalation: tuple[str, ...] = ()
+        changes: tuple[TrustChange, ...] = ()
+        current_signer = None
         if rec is not None:
             escalation = tuple(c.text for c in requested if not covered(rec.grants, c.text))
+            current_signer = rec.versions[rec.stable].signed_by
+            changes = trust_changes(rec.stable, current_signer, metadata.version, signed_by)
         return InstallPreview(pid, metadata, loaded.info.contract.major, loaded.info.sha256,
                               requested, rec is not None, rec.stable if rec else None,
-                              escalation, signed_by)
+                              escalation, signed_by, changes, current_signer)
 
     def install(self, path: Path | str, *, grants: Sequence[str] = (),
                 accept_requested: bool = False, plugin_id: str | None = None,
-                start: bool = True) -> PluginStatus:
+                start: bool = True, accept_publisher_change: bool = False,
+                allow_downgrade: bool = False) -> PluginStatus:
         path = Path(path)
         preview = self.preview(path, plugin_id)
         pid = preview.plugin_id
+        check_version(preview.metadata.version, pid)  # a version is never a path
         with self._lock:
             existing = self._records.get(pid)
+        if existing is not None:  # before anything (grants, folders, versions) is written
+            refuse_unaccepted(pid, preview.trust_changes,
+                              what=f"version {preview.metadata.version}",
+                              accept_publisher_change=accept_publisher_change,
+                              allow_downgrade=allow_downgrade)
         base = existing.grants if existing else Grants()
         new_grants = base.grant_all(list(grants))
         if accept_requested:
@@ -296,46 +349,64 @@ class PluginManager:
         self._host_log(pid, LogLevel.INFO, f"installed version {version}")
         if start and rec.enabled:
             if existing is not None and pid in self._running:
-                self._swap_stable(pid, version, reason="updated")
+                try:
+                    self._swap_stable(pid, version, reason="updated")
+                except E.WasmbayError as e:  # kept as a version; the old one stays stable
+                    assert existing is not None
+                    self._save(replace(rec, stable=existing.stable,
+                                       previous_stable=existing.previous_stable))
+                    raise E.InitializeError(
+                        f"version {version} was stored but did not start ({e.message}); "
+                        f"{existing.stable} keeps serving", plugin_id=pid,
+                        hint=e.hint or "fix the plugin or its grants and install again") from e
             else:
-                self.load(pid)
+                self.load(pid)  # a failure leaves it installed with state "failed" + reason
         return self.status(pid)
 
     def _add_version(self, path: Path, preview: InstallPreview, existing: PluginRecord | None,
                      grants: Grants) -> tuple[PluginRecord, str]:
         """Store the component as a version (reusing an identical one); stable unchanged."""
         pid = preview.plugin_id
-        version = preview.metadata.version
+        version = check_version(preview.metadata.version, pid)
         if existing is not None:
             same = [v for v, r in existing.versions.items() if r.sha256 == preview.sha256]
             if same:
                 rec = replace(existing, grants=grants)
                 self._save(rec)
                 return rec, same[0]
-            if version in existing.versions:
-                version = f"{version}+{preview.sha256[:8]}"
+            taken = {v.lower() for v in existing.versions}  # one folder per version, any FS
+            if version.lower() in taken:
+                version = with_build_suffix(version, preview.sha256)
+            if version.lower() in taken:
+                raise E.BadMetadataError(
+                    f"version {version} is already installed with other content",
+                    plugin_id=pid, hint="the plugin's author must bump its version")
         wasm, _, _ = self._read_source(path)
         vrec = new_version_record(version, preview.sha256, preview.metadata.name,
                                   preview.metadata.description, preview.wit_version,
-                                  [c.text for c in preview.requested], len(wasm))
+                                  [c.text for c in preview.requested], len(wasm),
+                                  signed_by=preview.signed_by)
         if existing is None:
             rec = PluginRecord(pid, {version: vrec}, stable=version, grants=grants)
         else:
             rec = replace(existing, versions={**existing.versions, version: vrec}, grants=grants)
-        self.library.add_version(rec, vrec, wasm)
+        self.library.add_version(rec, vrec, wasm, new=existing is None)
         with self._lock:
             self._records[pid] = rec
+            self.problems = [p for p in self.problems if p.plugin_id != pid]  # reinstalled
         return rec, version
 
     def _grant_requested(self, pid: str, grants: Grants,
                          requested: Sequence[CapabilityRequest]) -> Grants:
-        for cap in requested:
-            if covered(grants, cap.text):
-                continue
+        """Grant what the plugin requests; a folder gets a private one the host names."""
+        files = self.library.files_dir(pid)
+        wanted = [c for c in requested if not covered(grants, c.text)]
+        for cap in wanted:  # refuse a bad request before any folder is created
             if cap.kind in ("fs-read", "fs-write"):
-                # A requested guest directory gets a private folder of the plugin's own.
-                host = self.library.files_dir(pid) / cap.target.strip("/").replace("/", "_")
-                host.mkdir(parents=True, exist_ok=True)
+                private_folder(files, cap.target, create=False, plugin_id=pid)
+        for cap in wanted:
+            if cap.kind in ("fs-read", "fs-write"):
+                host = private_folder(files, cap.target, plugin_id=pid)
                 grants = grants.grant(f"{cap.kind}={host}:{cap.target}")
             else:
                 grants = grants.grant(cap.text)
@@ -346,14 +417,27 @@ class PluginManager:
         self._stop(plugin_id)
         for key in rec.secret_keys:
             self.secrets.delete(plugin_id, key)
-        for v in rec.versions.values():
-            self.runtime.cache.evict(v.sha256)
+        for sha in self._unshared_components(rec):
+            self.runtime.cache.evict(sha)
         self.library.remove(plugin_id)
+        self.resource_watch.forget(plugin_id)
         with self._lock:
             self._records.pop(plugin_id, None)
         if self._logs:
             self._logs.remove(plugin_id)
         self._emit(PluginUninstalled(plugin_id))
+
+    def _unshared_components(self, rec: PluginRecord) -> set[str]:
+        """The components only ``rec`` uses: other plugins may be installed from the same
+        bytes, and their compiled cache entries must stay. A damaged entry's versions are
+        unknown, so while one exists nothing is evicted (the cache only costs disk)."""
+        with self._lock:
+            if self.problems:
+                return set()
+            others = list(self._records.values())
+        used = {v.sha256 for r in others if r.plugin_id != rec.plugin_id
+                for v in r.versions.values()}
+        return {v.sha256 for v in rec.versions.values()} - used
 
     # --- running ----------------------------------------------------------------------
 
@@ -526,6 +610,28 @@ class PluginManager:
         if now - run.last_metrics >= self.METRICS_INTERVAL_S:
             run.last_metrics = now
             self._emit(MetricsUpdated(plugin_id, self._metrics(run)))
+            self._check_resources(plugin_id, run)
+
+    def _check_resources(self, plugin_id: str, run: _Running) -> None:
+        """After calls: a plugin over its descriptor budget gets fresh instances (its open
+        files are released; its in-memory state is lost, as after a grant change); a
+        plugin over its disk quota is warned about (writes cannot be stopped)."""
+        with self._lock:
+            rec = self._records.get(plugin_id)
+        if rec is None:
+            return
+        for finding in self.resource_watch.check(plugin_id, rec.grants):
+            self._host_log(plugin_id, LogLevel.WARN, finding.message)
+            if finding.kind != "fd-budget":
+                continue
+            for p in (run.stable, run.canary):
+                if p is not None:
+                    try:
+                        p.reconfigure()
+                    except E.WasmbayError as e:
+                        self._host_log(plugin_id, LogLevel.ERROR,
+                                       f"could not restart {p.version}: {e}")
+            gc.collect()  # a retired Store sits in a reference cycle; its files close now
 
     def metrics_snapshots(self, plugin_id: str) -> dict[str, MetricsSnapshot]:
         """Per running version (stable, canary): the typed metrics."""
@@ -620,13 +726,19 @@ class PluginManager:
         self._host_log(plugin_id, LogLevel.INFO, f"swapped {old} -> {version} ({reason})")
 
     def start_canary(self, plugin_id: str, path: Path | str, percent: int, *,
-                     accept_requested: bool = False) -> str:
+                     accept_requested: bool = False, accept_publisher_change: bool = False,
+                     allow_downgrade: bool = False) -> str:
         """Add a version beside the stable one and route ``percent`` of calls to it."""
         if not 0 <= percent <= 100:
             raise E.UsageError("the canary percentage must be 0 to 100", plugin_id=plugin_id,
                                hint="e.g. --percent 10")
         existing = self.record(plugin_id)
         preview = self.preview(Path(path), plugin_id)
+        check_version(preview.metadata.version, plugin_id)
+        refuse_unaccepted(plugin_id, preview.trust_changes,
+                          what=f"canary {preview.metadata.version}",
+                          accept_publisher_change=accept_publisher_change,
+                          allow_downgrade=allow_downgrade)
         grants = existing.grants
         if accept_requested:
             grants = self._grant_requested(plugin_id, grants, preview.requested)
@@ -811,6 +923,6 @@ class PluginManager:
         self.close()
 
 
-def _parse_request(text: object) -> CapabilityRequest:
-    key, _, target = str(text).partition("=")
-    return CapabilityRequest(key, target)
+def _parse_request(text: object, plugin_id: str) -> CapabilityRequest:
+    """A manifest's request; a malformed one is the plugin's BadCapabilityRequestError."""
+    return parse_capability_request(text, plugin_id)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import platformdirs
 
+from . import resources
+
 APP_NAME = "wasmbay"
 
 
@@ -41,7 +43,27 @@ class AppDirs:
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write, fsync and rename so a crash leaves either the old file or the new one."""
+    """Write, fsync and rename so a crash leaves either the old file or the new one.
+
+    Plugins share the process's descriptors: when they have used them all up, the write
+    is retried with the host's reserve (core.resources) and, failing that, refused with
+    a HostResourceError that names who holds them; the old file is left as it was.
+    """
+    try:
+        _atomic_write(path, data, mode)
+    except OSError as e:
+        if not resources.exhausted(e):
+            raise
+        with resources.reserved_descriptors():
+            try:
+                _atomic_write(path, data, mode)
+            except OSError as again:
+                if not resources.exhausted(again):
+                    raise
+                raise resources.descriptor_error(f"save {path.name}", again) from None
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

@@ -25,15 +25,24 @@ import wasmtime
 from wasmtime import Store
 from wasmtime.component import Func, Record
 
+from . import backtrace, typedcall
 from . import errors as E
-from . import typedcall
 from .contract import CapabilityRequest, HealthReport, PluginMetadata, ProcessResult
 from .events import LogLevel, LogRecord
 from .grants import Grants, format_duration, format_size
 from .hostapi import HostContext, SecretLookup, enter
 from .metrics import Metrics
-from .runtime import TICK_S, LoadedComponent, Runtime, _first_line
+from .runtime import (
+    MAX_ERROR_TEXT,
+    TICK_S,
+    LoadedComponent,
+    Runtime,
+    _first_line,
+    error_chain,
+    signature_error,
+)
 from .sandbox import OutputCapture, build_wasi
+from .untrusted import LIMITS, bound, check_metadata
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -141,9 +150,13 @@ class PluginInstance:
             func = self.instance.get_func(self.store, idx) if idx is not None else None
             if func is not None:
                 self.funcs[name] = func
-        #: Callers that convert values with the contract's types known in advance; a
-        #: function whose type is not the contract's is called the generic way.
+        #: Callers that convert values with the contract's types known in advance.
         self.typed = typedcall.bind(self.store, self.funcs, self.major)
+        if self.typed.mismatched:  # Runtime.describe refuses these first; never serve one
+            name = self.typed.mismatched[0]
+            got = typedcall.func_shape(self.funcs[name], self.store)
+            self.close()
+            raise signature_error(name, got, info.contract, plugin_id)
 
     def _instantiate(self) -> Any:
         linker = self._runtime.linker(self.gen.grants.network)
@@ -153,12 +166,15 @@ class PluginInstance:
             text = str(e)
             if "unknown import" in text or "matching implementation was not found" in text:
                 name = text.split("`")[1] if "`" in text else "an import"
-                mismatch = "type mismatch" in text or "expected" in text
+                mismatch = any(w in text for w in ("wrong type", "type mismatch", "expected"))
+                # wasmtime's causes say which function and what mismatched: keep them
+                causes = ": ".join(error_chain(e)[1:])[:MAX_ERROR_TEXT]
                 raise E.UnknownImportError(
                     f"imports {name}" + (" with a signature that does not match this host's"
-                                         if mismatch else ", which this host does not provide"),
+                                         if mismatch else ", which this host does not provide")
+                    + (f" ({causes})" if causes else ""),
                     import_name=name, plugin_id=self.plugin_id,
-                    hint="rebuild it against WASI 0.2 and wit/v1 or wit/v2") from None
+                    hint="rebuild it against WASI 0.2 and wit/v1 or wit/v2") from e
             if self.ctx.memory_refused or "exceeds the memory limit" in text:
                 raise E.MemoryLimitError(
                     f"needs more memory at start than its limit of "
@@ -176,6 +192,7 @@ class PluginInstance:
         if self._fuel is not None:
             store.set_fuel(self._fuel)
         ctx = self.ctx
+        self._stderr_mark = self.stderr.lines  # a trap keeps what this call wrote
 
         def guarded() -> T:
             enter(ctx)
@@ -215,6 +232,18 @@ class PluginInstance:
             hint="raise it with --grant timeout=60s, or look for an endless loop in the plugin")
 
     def _classify(self, e: wasmtime.WasmtimeError, what: str) -> E.PluginCallError:
+        """The domain error, with where it happened: wasm frames and the guest's stderr."""
+        self.stderr.flush()
+        written = self.stderr.lines - self._stderr_mark
+        trace = backtrace.parse(str(e), self.stderr.recent[-written:] if written > 0 else [])
+        error = self._classify_kind(e, what)
+        if trace.frames and not isinstance(error, E.HostFunctionError):
+            error = type(error)(f"{error.message} in {trace.where}", plugin_id=error.plugin_id,
+                                hint=error.hint)
+        error.trace = trace or None
+        return error
+
+    def _classify_kind(self, e: wasmtime.WasmtimeError, what: str) -> E.PluginCallError:
         text = str(e)
         lower = text.lower()
         trap = next((ln.strip() for ln in text.splitlines() if "wasm trap" in ln),
@@ -257,7 +286,7 @@ class PluginInstance:
         else:
             err = self._generic("initialize", lambda: self.call("initialize", config))
         if err is not None:
-            raise E.InitializeError(f"initialize failed: {_error_text(err)}",
+            raise E.InitializeError(f"initialize failed: {_failure_text(err)}",
                                     plugin_id=self.plugin_id,
                                     hint="fix its configuration (wasmbay config) and reload")
 
@@ -265,14 +294,22 @@ class PluginInstance:
                 request_id: str | None) -> ProcessResult:
         typed = self.typed.process
         if typed is not None:
-            return self._run(lambda: typed(text, options, request_id), "process")
-        return self._generic("process", lambda: self._process_generic(text, options, request_id))
+            result = self._run(lambda: typed(text, options, request_id), "process")
+        else:
+            result = self._generic("process",
+                                   lambda: self._process_generic(text, options, request_id))
+        if result.error is not None:
+            result.error = bound(result.error, LIMITS.failure_text)
+        return result
 
     def get_metadata(self) -> PluginMetadata:
+        """The plugin's metadata, refused (BadMetadataError) if a string breaks LIMITS."""
         typed = self.typed.get_metadata
         if typed is not None:
-            return self._run(typed, "get-metadata")
-        return self._generic("get-metadata", self._get_metadata_generic)
+            md = self._run(typed, "get-metadata")
+        else:
+            md = self._generic("get-metadata", self._get_metadata_generic)
+        return check_metadata(md, self.plugin_id)
 
     def health(self) -> HealthReport:
         if self.major == 1:  # v1 has no probe: a metadata call proves the instance answers
@@ -280,15 +317,20 @@ class PluginInstance:
             return HealthReport("ok", "v1 plugin answered get-metadata")
         typed = self.typed.health
         if typed is not None:
-            return self._run(typed, "health")
-        return self._generic("health", self._health_generic)
+            report = self._run(typed, "health")
+        else:
+            report = self._generic("health", self._health_generic)
+        if report.detail is not None and len(report.detail) > LIMITS.failure_text:
+            report = HealthReport(report.status, bound(report.detail, LIMITS.failure_text))
+        return report
 
     def shutdown(self) -> str | None:
         typed = self.typed.shutdown
         if typed is not None:
-            return self._run(typed, "shutdown")
+            err = self._run(typed, "shutdown")
+            return None if err is None else bound(err, LIMITS.failure_text)
         err = self._generic("shutdown", lambda: self.call("shutdown"))
-        return None if err is None else _error_text(err)
+        return None if err is None else _failure_text(err)
 
     # --- the generic path: wasmtime-py's Func.__call__ and its Record/Variant values --------
 
@@ -343,6 +385,11 @@ def _error_text(err: Any) -> str:
     tag = getattr(err, "tag", None)
     payload = getattr(err, "payload", None)
     return f"{tag}: {payload}" if tag else str(err)
+
+
+def _failure_text(err: Any) -> str:
+    """A plugin's failure text, cut to LIMITS.failure_text (it ends up in messages)."""
+    return bound(_error_text(err), LIMITS.failure_text)
 
 
 class Plugin:
@@ -403,8 +450,10 @@ class Plugin:
             inst.initialize()
         except E.PluginCallError as e:  # a trap or timeout during initialize
             inst.close()
-            raise E.InitializeError(f"initialize failed: {e.message}", plugin_id=self.plugin_id,
-                                    hint=e.hint) from None
+            failed = E.InitializeError(f"initialize failed: {e.message}",
+                                       plugin_id=self.plugin_id, hint=e.hint)
+            failed.trace = e.trace
+            raise failed from None
         except BaseException:
             inst.close()
             raise
@@ -470,10 +519,10 @@ class Plugin:
             self._retire(inst)
         insts.clear()
 
-    def _host_log(self, level: LogLevel, message: str) -> None:
+    def _host_log(self, level: LogLevel, message: str, details: str = "") -> None:
         self.runtime.bus.publish(LogRecord(self.plugin_id, level, message, source="host",
                                            version=self.version if hasattr(self, "metadata")
-                                           else ""))
+                                           else "", details=details))
 
     # --- calls --------------------------------------------------------------------------
 
@@ -500,7 +549,8 @@ class Plugin:
         inst.broken = True
         if metered:
             self.metrics.record(time.perf_counter() - start, outcome)
-        self._host_log(LogLevel.ERROR, f"{e.message}; a fresh instance will serve the next call")
+        self._host_log(LogLevel.ERROR, f"{e.message}; a fresh instance will serve the next call",
+                       e.trace.text() if e.trace else "")
 
     def process(self, text: str, options: Sequence[tuple[str, str]] = (),
                 request_id: str | None = None) -> ProcessResult:

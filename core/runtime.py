@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import re
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,12 +19,26 @@ from typing import TYPE_CHECKING, Any
 
 import wasmtime
 from wasmtime import Config, Engine
-from wasmtime.component import Component, ComponentInstanceType, FuncType, Linker
+from wasmtime.component import (
+    Component,
+    ComponentInstanceType,
+    ComponentType,
+    FuncType,
+    Linker,
+)
 
+from . import backtrace, memory, resources, typedcall
 from . import errors as E
-from . import memory, typedcall
 from .cache import CompiledCache
-from .contract import PACKAGE, SUPPORTED, ContractVersion, parse_contract_name, supported_label
+from .contract import (
+    PACKAGE,
+    SUPPORTED,
+    ContractVersion,
+    ParsedName,
+    parse_contract_name,
+    supported_label,
+    wit_signature,
+)
 from .events import EventBus
 from .hostapi import HOST_FUNCTIONS, SecretLookup
 from .paths import AppDirs
@@ -34,6 +51,10 @@ if TYPE_CHECKING:
 TICK_S = 0.01
 #: The wasm stack a plugin may use before it traps with a stack overflow.
 MAX_WASM_STACK = 1024 * 1024
+
+#: Default cap on a component's size: componentize-py builds are ~40 MB; wasmtime needs
+#: several times a component's size in memory to compile it.
+MAX_COMPONENT_BYTES = 256 * 1024 * 1024
 
 WASM_MAGIC = b"\x00asm"
 CORE_LAYER = b"\x01\x00\x00\x00"
@@ -89,11 +110,17 @@ class Runtime:
     #: Host functions convert their values through core.typedcall (False: wasmtime-py's
     #: generic add_func, kept for comparison in tests and benchmarks).
     typed_host_calls = True
+    #: The largest component (file or package entry) this runtime reads; bigger files are
+    #: refused before they are read (set it on the instance to change it).
+    max_component_bytes = MAX_COMPONENT_BYTES
 
     def __init__(self, dirs: AppDirs | None = None, *, cache: bool = True,
                  bus: EventBus | None = None) -> None:
         self.dirs = dirs or AppDirs.default()
         self.bus = bus or EventBus()
+        #: Plugins' WASI files are this process's descriptors: raise the soft limit once.
+        self.fd_limit = resources.prepare_process()
+        details = backtrace.details_from_env()  # file:line in trap backtraces
         cfg = Config()
         cfg.wasm_component_model = True
         cfg.epoch_interruption = True
@@ -103,7 +130,7 @@ class Runtime:
         memory.install(cfg)  # memory limits enforced (and reported) by core.memory
         self.engine = Engine(cfg)
         fingerprint = (f"component-model,epoch,fuel,stack={MAX_WASM_STACK},opt=speed,"
-                       "host-memory,no-cow")
+                       "host-memory,no-cow" + (",backtrace-details" if details else ""))
         cache_dir = self.dirs.cache / "compiled" if cache else None
         self.cache = CompiledCache(self.engine, cache_dir, fingerprint)
         self._linkers = {False: self._make_linker(network=False),
@@ -155,57 +182,67 @@ class Runtime:
 
     def compile(self, source: Path | bytes, *, plugin_id: str | None = None,
                 expected_sha256: str | None = None) -> LoadedComponent:
-        """Read, check and compile (or load from cache) a component; never runs it."""
+        """Read, check and compile (or load from cache) a component; never runs it.
+
+        The cheap checks run before the file is read whole (size, 8-byte header), the
+        contract check (exports, imports, their types) before anything is cached.
+        """
         path = source if isinstance(source, Path) else None
         pid = plugin_id or (path.stem if path else None)
         if path is not None:
-            try:
-                wasm = path.read_bytes()
-            except FileNotFoundError:
-                raise E.PluginLoadError(f"{path} does not exist", plugin_id=pid,
-                                        hint="check the path") from None
-            except OSError as e:
-                raise E.PluginLoadError(f"cannot read {path}: {e.strerror}", plugin_id=pid,
-                                        hint="check the file's permissions") from None
+            wasm = read_component_file(path, pid, max_bytes=self.max_component_bytes)
         else:
             wasm = bytes(source)  # type: ignore[arg-type]
+            check_component_bytes(wasm, pid, max_bytes=self.max_component_bytes)
         sha = hashlib.sha256(wasm).hexdigest()
         if expected_sha256 is not None and sha != expected_sha256:
             raise E.IntegrityError(
                 f"component file changed behind Wasmbay's back (sha256 {sha[:12]}…, "
                 f"installed {expected_sha256[:12]}…)", plugin_id=pid,
                 hint="reinstall the plugin from a trusted source")
-        check_header(wasm, pid)
+        size = len(wasm)
         try:
-            component = self.cache.get(wasm, sha)
+            component, info = self.cache.get(
+                wasm, sha, lambda c: self.describe(c, sha, size, pid))
         except wasmtime.WasmtimeError as e:
-            raise E.CorruptComponentError(
-                f"not a valid component: {_first_line(e)}", plugin_id=pid,
-                hint="the file is truncated or damaged; rebuild it or download it again",
-            ) from None
-        info = self.describe(component, sha, len(wasm), pid)
+            raise compile_error(e, pid) from e
         return LoadedComponent(component, info, path)
 
     def describe(self, component: Component, sha: str, size: int,
                  plugin_id: str | None) -> ComponentInfo:
+        """What ``component`` is, or the load error that refuses it (exports, imports, types).
+
+        Runs on the compiled component before the cache keeps it, so everything this
+        refuses leaves no artefact.
+        """
         ty = component.type
         exports = ty.exports(self.engine)
-        imports = tuple(ty.imports(self.engine))
+        import_items = ty.imports(self.engine)
+        imports = tuple(import_items)
         api_export, parsed = None, None
         for name in exports:
             p = parse_contract_name(name)
             if p is not None and p.interface == "plugin-api":
                 api_export, parsed = name, p
         if parsed is None or api_export is None:
+            if exports and not imports and all(isinstance(item.ty, ComponentType)
+                                                for item in exports.values()):
+                raise E.WitPackageError(
+                    "this is a WIT package (interface definitions), not a plugin: build a "
+                    f"component that implements it (it defines {_names(exports)})",
+                    plugin_id=plugin_id,
+                    hint="generate bindings from it (wit-bindgen, componentize-py, jco) and "
+                         "build a component for world plugin-world; `wasmbay new` starts one")
             foreign = [n for n in exports if n.startswith(f"{PACKAGE}/")]
             if foreign:
                 raise E.MissingExportError(
-                    f"exports {', '.join(foreign)} but not {PACKAGE}/plugin-api",
+                    f"exports {_names(foreign)} but not {PACKAGE}/plugin-api",
                     plugin_id=plugin_id, hint="implement the plugin-api interface of wit/")
             raise E.MissingExportError(
-                f"does not export {PACKAGE}/plugin-api (exports: {', '.join(exports) or 'none'})",
+                f"does not export {PACKAGE}/plugin-api (exports: {_names(exports) or 'none'})",
                 plugin_id=plugin_id,
                 hint="build it against world plugin-world from wit/v1 or wit/v2")
+        _check_release(api_export, parsed, plugin_id)
         contract = SUPPORTED.get(parsed.major)
         if contract is None:
             raise E.UnsupportedWitVersionError(
@@ -214,14 +251,23 @@ class Runtime:
                 hint="rebuild the plugin against wit/v1 or wit/v2, or update Wasmbay")
         api_ty = exports[api_export].ty
         functions: tuple[str, ...] = ()
+        func_types: dict[str, FuncType] = {}
         if isinstance(api_ty, ComponentInstanceType):
-            functions = tuple(n for n, item in api_ty.exports(self.engine).items()
-                              if isinstance(item.ty, FuncType))
+            for n, item in api_ty.exports(self.engine).items():
+                if isinstance(item.ty, FuncType):
+                    func_types[n] = item.ty
+            functions = tuple(func_types)
         missing = [f for f in contract.required_exports if f not in functions]
         if missing:
             raise E.MissingExportError(
                 f"{api_export} lacks {', '.join(missing)} (required by {contract.label})",
                 plugin_id=plugin_id, hint="implement every function of plugin-api")
+        for fname, want in typedcall.EXPECTED[contract.major].items():
+            fty = func_types.get(fname)
+            if fty is not None:
+                got = typedcall.functype_shape(fty)
+                if got != want:
+                    raise signature_error(fname, got, contract, plugin_id)
         needs_network = False
         for name in imports:
             p = parse_contract_name(name)
@@ -231,11 +277,13 @@ class Runtime:
                         f"imports {name}, which this host does not provide",
                         import_name=name, plugin_id=plugin_id,
                         hint="build against wit/v1 or wit/v2")
+                _check_release(name, p, plugin_id)
                 if p.major != contract.major:
                     raise E.UnknownImportError(
                         f"imports {name} but exports {api_export}: mixed contract versions",
                         import_name=name, plugin_id=plugin_id,
                         hint="build against a single version of wit/")
+                self._check_host_import(name, import_items[name].ty, contract, plugin_id)
             elif name.startswith("wasi:http/"):
                 needs_network = True
             elif not name.startswith("wasi:"):
@@ -248,6 +296,32 @@ class Runtime:
             sha256=sha, size=size, contract=contract, contract_version_text=parsed.version_text,
             plugin_api_export=api_export, exports=tuple(exports), plugin_api_functions=functions,
             imports=imports, needs_network=needs_network, may_block=may_block)
+
+    def _check_host_import(self, name: str, ty: object, contract: ContractVersion,
+                           plugin_id: str | None) -> None:
+        """Every host-api function a component imports exists here, with the contract's type."""
+        if not isinstance(ty, ComponentInstanceType):
+            raise E.UnknownImportError(
+                f"imports {name} as something other than an interface instance",
+                import_name=name, plugin_id=plugin_id, hint="build against wit/v1 or wit/v2")
+        expected = typedcall.EXPECTED_HOST[contract.major]
+        for fname, item in ty.exports(self.engine).items():
+            if not isinstance(item.ty, FuncType):
+                continue  # a type export (v2's log-level), checked through the functions
+            want = expected.get(fname)
+            if want is None:
+                raise E.UnknownImportError(
+                    f"imports function {fname[:80]!r} from {name}, which this host does not "
+                    f"provide ({contract.label} host-api has {', '.join(expected)})",
+                    import_name=f"{name}#{fname[:80]}", plugin_id=plugin_id,
+                    hint=f"rebuild it against wit/v{contract.major}: it was built against "
+                         "another host-api")
+            got = typedcall.functype_shape(item.ty)
+            if got != want:
+                raise E.SignatureMismatchError(
+                    f"imports {fname} from {name} as {typedcall.func_shape_text(got)}, but "
+                    f"this host provides {typedcall.func_shape_text(want)}",
+                    plugin_id=plugin_id, hint=f"rebuild it against wit/v{contract.major}")
 
     # --- loading ------------------------------------------------------------------------
 
@@ -268,7 +342,11 @@ class Runtime:
                       secret_lookup=secret_lookup, max_instances=max_instances, label=label)
 
 
-def check_header(wasm: bytes, plugin_id: str | None) -> None:
+def check_header(wasm: bytes, plugin_id: str | None = None) -> None:
+    """Refuse anything but a component from its first 8 bytes (pure: safe to fuzz).
+
+    Needs only ``wasm[:8]``; a longer prefix or the whole file gives the same answer.
+    """
     if len(wasm) < 8 or wasm[:4] != WASM_MAGIC:
         what = "empty" if not wasm else "not WebAssembly (no \\0asm header)"
         raise E.NotWasmError(f"file is {what}", plugin_id=plugin_id,
@@ -283,9 +361,148 @@ def check_header(wasm: bytes, plugin_id: str | None) -> None:
             hint="it was built by a toolchain newer or older than this host understands")
 
 
+def check_size(size: int, plugin_id: str | None = None, *, max_bytes: int | None = None,
+               what: str = "component") -> None:
+    """Refuse a component bigger than the host reads, before reading it."""
+    limit = MAX_COMPONENT_BYTES if max_bytes is None else max_bytes
+    if size > limit:
+        raise E.TooLargeError(
+            f"{what} is {human_size(size)}, more than the {human_size(limit)} this host "
+            "reads", plugin_id=plugin_id,
+            hint="a plugin component is normally a few MB; if this one is genuine, raise "
+                 "Runtime.max_component_bytes")
+
+
+def human_size(n: int) -> str:
+    """``1.0 GiB``, ``256.0 MiB``, ``512 B``: sizes in messages about hostile files."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def check_component_bytes(wasm: bytes, plugin_id: str | None = None, *,
+                          max_bytes: int | None = None) -> None:
+    """Every check that runs before compiling, on bytes in memory (pure: safe to fuzz)."""
+    check_header(wasm[:8], plugin_id)
+    check_size(len(wasm), plugin_id, max_bytes=max_bytes)
+
+
+def read_component_file(path: Path, plugin_id: str | None = None, *,
+                        max_bytes: int | None = None) -> bytes:
+    """A component file's bytes, refused before it is read whole.
+
+    A folder, a device or FIFO, a file whose 8-byte header is not a component, or one
+    bigger than ``max_bytes`` (default :data:`MAX_COMPONENT_BYTES`) is refused after
+    reading at most 8 bytes; the read itself is capped in case the file grows meanwhile.
+    """
+    limit = MAX_COMPONENT_BYTES if max_bytes is None else max_bytes
+    try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise E.PluginLoadError(
+                f"{path} is a folder, not a component file", plugin_id=plugin_id,
+                hint="pass the .wasm component (or .zip package) your build produced; "
+                     "to build a plugin project run `wasmbay build` in its folder")
+        if not stat.S_ISREG(st.st_mode):
+            raise E.PluginLoadError(
+                f"{path} is not a regular file", plugin_id=plugin_id,
+                hint="pass the .wasm component (or .zip package) your build produced")
+        with path.open("rb") as f:
+            head = f.read(8)
+            check_header(head, plugin_id)
+            check_size(os.fstat(f.fileno()).st_size, plugin_id, max_bytes=limit)
+            data = head + f.read(limit + 1 - len(head))
+    except FileNotFoundError:
+        raise E.PluginLoadError(f"{path} does not exist", plugin_id=plugin_id,
+                                hint="check the path") from None
+    except IsADirectoryError:  # pragma: no cover - raced with the stat above
+        raise E.PluginLoadError(f"{path} is a folder, not a component file",
+                                plugin_id=plugin_id, hint="pass the .wasm file") from None
+    except OSError as e:
+        raise E.PluginLoadError(f"cannot read {path}: {e.strerror}", plugin_id=plugin_id,
+                                hint="check the file's permissions") from None
+    check_size(len(data), plugin_id, max_bytes=limit)  # it grew while we read it
+    return data
+
+
 def _first_line(e: BaseException) -> str:
+    """The first line of an error (a trap's headline); messages use :func:`error_text`."""
     text = str(e).strip()
     for line in text.splitlines():
         if line.strip():
             return line.strip()
     return text
+
+
+#: How long a wasmtime error may be in a message (its text can quote names a plugin chose).
+MAX_ERROR_TEXT = 1000
+_CAUSE_NUMBER = re.compile(r"^\d+:\s*")
+_FEATURE = re.compile(
+    r"requires? the .*feature|feature (?:is )?(?:not enabled|required|disabled)"
+    r"|support is not enabled|proposal (?:is )?not enabled|must be enabled", re.IGNORECASE)
+
+
+def error_chain(e: BaseException) -> list[str]:
+    """wasmtime's error and every cause under it, one entry each (anyhow's "Caused by")."""
+    chain: list[str] = []
+    for raw in str(e).splitlines():
+        line = raw.strip()
+        if not line or line == "Caused by:":
+            continue
+        if line.startswith(("Stack backtrace:", "wasm backtrace:")):
+            break
+        chain.append(_CAUSE_NUMBER.sub("", line))
+    return chain or [str(e).strip() or type(e).__name__]
+
+
+def error_text(e: BaseException) -> str:
+    """The whole cause chain on one line, bounded: what the user needs to see."""
+    text = ": ".join(error_chain(e))
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1] + "…"
+
+
+def compile_error(e: BaseException, plugin_id: str | None) -> E.PluginLoadError:
+    """Map wasmtime's compile error, keeping its cause: a feature, or damage."""
+    text = error_text(e)
+    if any(_FEATURE.search(line) for line in error_chain(e)):
+        return E.UnsupportedFeatureError(
+            f"uses a component-model feature this host does not enable: {text}",
+            plugin_id=plugin_id,
+            hint="the file is well-formed but needs a newer or experimental feature (async, "
+                 "error-context, fixed-length lists...); rebuild it for the released "
+                 "component model (WASI 0.2) without that feature")
+    return E.CorruptComponentError(
+        f"not a valid component: {text}", plugin_id=plugin_id,
+        hint="the file is truncated or damaged; rebuild it or download it again")
+
+
+def signature_error(function: str, got: tuple[tuple[Any, ...], Any], contract: ContractVersion,
+                    plugin_id: str | None) -> E.SignatureMismatchError:
+    """A plugin-api function whose type is not the contract's, named with the expected WIT."""
+    want = typedcall.EXPECTED[contract.major][function]
+    wit = wit_signature(contract.major, function) or f"{function}: ..."
+    return E.SignatureMismatchError(
+        f"exports {function} as {typedcall.func_shape_text(got)}, but {contract.label} "
+        f"declares `{wit}` ({typedcall.func_shape_text(want)})", plugin_id=plugin_id,
+        hint=f"fix {function}'s signature to match wit/v{contract.major} and rebuild; "
+             "installed, every call to it would fail")
+
+
+def _check_release(name: str, parsed: ParsedName, plugin_id: str | None) -> None:
+    if not parsed.is_release:
+        release = ".".join(map(str, parsed.version or ()))
+        raise E.UnsupportedWitVersionError(
+            f"was built for {PACKAGE}@{parsed.version_text} (in {name}), a pre-release of "
+            f"the contract; this host serves only released versions ({supported_label()})",
+            plugin_id=plugin_id,
+            hint=f"rebuild it against the released wit/v{parsed.major} "
+                 f"({PACKAGE}@{release})" if parsed.major in SUPPORTED
+            else "rebuild it against wit/v1 or wit/v2")
+
+
+def _names(names: object, limit: int = 8) -> str:
+    """A bounded, comma-separated list of (plugin-chosen) names."""
+    items = [str(n)[:80] for n in names]  # type: ignore[attr-defined]
+    more = len(items) - limit
+    return ", ".join(items[:limit]) + (f" and {more} more" if more > 0 else "")

@@ -14,10 +14,11 @@ from wasmtime import _ffi as ffi
 
 from .events import EventBus, LogLevel, LogRecord
 from .grants import Grants
+from .untrusted import LIMITS
 
 #: A line longer than this is cut; a plugin printing without newlines cannot make the
 #: host hold an unbounded buffer.
-MAX_LINE = 16 * 1024
+MAX_LINE = LIMITS.output_line  # core.untrusted owns the limits on plugin text
 
 
 def build_wasi(grants: Grants, stdout: Callable[[bytes], None],
@@ -50,6 +51,8 @@ class OutputCapture:
         self._lock = threading.Lock()
         #: The last lines written, so a trap can be explained (e.g. a MemoryError traceback).
         self.recent: list[str] = []
+        #: Lines written so far: a trap keeps those its call wrote (core.backtrace).
+        self.lines = 0
 
     def __call__(self, data: bytes) -> None:
         with self._lock:
@@ -73,7 +76,8 @@ class OutputCapture:
     def _emit(self, raw: bytes) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\r")
         self.recent.append(text)
-        del self.recent[:-20]
+        self.lines += 1
+        del self.recent[:-40]
         if self._bus.has_subscribers:
             self._bus.publish(LogRecord(self._plugin_id, self._level, text,
                                         source=self._stream, version=self._version))

@@ -31,6 +31,7 @@ from wasmtime.component import (
     Bool,
     EnumType,
     Func,
+    FuncType,
     LinkerInstance,
     ListType,
     OptionType,
@@ -134,8 +135,43 @@ def shape_of(ty: ValType | None) -> Shape:
 
 
 def func_shape(func: Func, store: Store) -> tuple[tuple[Shape, ...], Shape]:
-    fty = func.type(store)
+    return functype_shape(func.type(store))
+
+
+def functype_shape(fty: FuncType) -> tuple[tuple[Shape, ...], Shape]:
+    """The shape of a function type, read from an instance's Func or a Component's type."""
     return tuple(shape_of(t) for _, t in fty.params), shape_of(fty.result)
+
+
+def shape_text(shape: Shape) -> str:
+    """A shape in WIT-like notation, for messages: ``record { input: string, ... }``."""
+    if shape is None:
+        return "_"
+    if isinstance(shape, str):
+        return shape
+    tag = shape[0]
+    if tag == "list":
+        return f"list<{shape_text(shape[1])}>"
+    if tag == "tuple":
+        return f"tuple<{', '.join(shape_text(t) for t in shape[1])}>"
+    if tag == "option":
+        return f"option<{shape_text(shape[1])}>"
+    if tag == "result":
+        return f"result<{shape_text(shape[1])}, {shape_text(shape[2])}>"
+    if tag in ("record", "variant"):
+        sep = ": " if tag == "record" else "("
+        end = "" if tag == "record" else ")"
+        parts = [n if t is None else f"{n}{sep}{shape_text(t)}{end}" for n, t in shape[1]]
+        return f"{tag} {{ {', '.join(parts)} }}"
+    if tag == "enum":
+        return f"enum {{ {', '.join(shape[1])} }}"
+    return str(shape[1])
+
+
+def func_shape_text(shape: tuple[tuple[Shape, ...], Shape]) -> str:
+    params, result = shape
+    head = f"func({', '.join(shape_text(p) for p in params)})"
+    return head if result is None else f"{head} -> {shape_text(result)}"
 
 
 _PERR: Shape = ("variant", (("invalid-input", S), ("not-configured", S), ("unavailable", S),
@@ -164,6 +200,21 @@ EXPECTED: dict[int, dict[str, tuple[tuple[Shape, ...], Shape]]] = {
                                              ("reason", S)))))))),
         "health": ((), ("record", (("status", ("enum", ("ok", "degraded", "failing"))),
                                    ("detail", ("option", S))))),
+    },
+}
+
+_HOST_RESULT: Shape = ("result", None, S)
+#: What each host-api function a plugin may import must look like, per major version.
+EXPECTED_HOST: dict[int, dict[str, tuple[tuple[Shape, ...], Shape]]] = {
+    1: {
+        "log-message": ((S, S), _HOST_RESULT),
+        "get-config": ((S,), ("option", S)),
+        "emit-event": ((S, S), _HOST_RESULT),
+    },
+    2: {
+        "log": ((("enum", ("trace", "debug", "info", "warn", "error")), S), None),
+        "get-config": ((S,), ("option", S)),
+        "emit-event": ((S, S), _HOST_RESULT),
     },
 }
 

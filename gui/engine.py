@@ -156,7 +156,9 @@ class EngineWorker(QObject):
         try:
             result = backend.call(pid, text, options, request_id)
         except Exception as e:
-            self.callDone.emit(CallResult(pid, request_id, None, _message(e)))
+            trace = getattr(e, "trace", None)  # where a plugin trapped (core.backtrace)
+            self.callDone.emit(CallResult(pid, request_id, None, _message(e),
+                                          trace.text() if trace else ""))
         else:
             self.callDone.emit(CallResult(pid, request_id, result))
 
@@ -229,8 +231,10 @@ class Engine(QObject):
     def preview(self, path: str) -> None:
         self.send("preview", path)
 
-    def install(self, path: str, capabilities: list[str], plugin_id: str = "") -> None:
-        self.send("install", path, capabilities, plugin_id)
+    def install(self, path: str, capabilities: list[str], plugin_id: str = "",
+                accept_publisher_change: bool = False, allow_downgrade: bool = False) -> None:
+        self.send("install", path, capabilities, plugin_id, accept_publisher_change,
+                  allow_downgrade)
 
     def install_samples(self) -> None:
         self.send("install_samples")

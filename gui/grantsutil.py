@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wasmbay.core.contract import CapabilityRequest
-from wasmbay.core.grants import Grants
+from wasmbay.core.grants import Grants, private_folder
 
 
 def grants_from_capabilities(capabilities: list[str], base: Grants | None = None) -> Grants:
@@ -26,7 +26,7 @@ def sandbox_capabilities(requests: tuple[CapabilityRequest, ...], root: Path) ->
     for req in requests:
         if req.kind in ("fs-read", "fs-write"):
             guest = req.target.partition(":")[2] or req.target or "/data"
-            host = root / (guest.strip("/").replace("/", "_") or "data")
+            host = private_folder(root, guest)  # the one host rule for private folders
             caps.append(f"{req.kind}={host}:{guest}")
         elif req.kind == "env" and req.target:
             caps.append(f"env={req.target}")

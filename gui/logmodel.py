@@ -28,6 +28,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor
 
 from wasmbay.core.events import LogLevel, LogRecord
+from wasmbay.core.untrusted import escape
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -50,14 +51,18 @@ _LEVEL_COLORS = {
 
 
 def format_record(record: LogRecord) -> str:
-    """One log line as the view and the exported file show it."""
+    """One log line as the view and the exported file show it.
+
+    Every plugin-supplied field is escaped (core.untrusted): a record is always one line,
+    prefixed by its real source, whatever CR, LF, bidi or ANSI characters it holds.
+    """
     t = time.localtime(record.time)
     ms = int((record.time % 1) * 1000)
     stamp = f"{time.strftime('%H:%M:%S', t)}.{ms:03d}"
-    version = f" {record.version}" if record.version else ""
-    source = "" if record.source == "plugin" else f"{record.source}: "
-    return (f"{stamp} {record.level.label.upper():<5} [{record.plugin_id}{version}] "
-            f"{source}{record.message}")
+    version = f" {escape(record.version)}" if record.version else ""
+    source = "" if record.source == "plugin" else f"{escape(record.source)}: "
+    return (f"{stamp} {record.level.label.upper():<5} [{escape(record.plugin_id)}{version}] "
+            f"{source}{escape(record.message)}")
 
 
 class LogBuffer:
@@ -166,6 +171,8 @@ class LogModel(QAbstractListModel):
         rec = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return format_record(rec)
+        if role == Qt.ItemDataRole.ToolTipRole:  # e.g. a trap's backtrace (escaped lines)
+            return rec.details or None
         if role == Qt.ItemDataRole.ForegroundRole:
             color = _LEVEL_COLORS.get(rec.level)
             return QBrush(color) if color is not None else None

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from wasmbay.core.events import Event, LogLevel, LogRecord
 from wasmbay.core.paths import AppDirs
+from wasmbay.core.untrusted import escape, shown
 
 from . import dialogs
 from .engine import Engine
@@ -141,6 +142,7 @@ class MainWindow(QMainWindow):
         main.setStretchFactor(1, 2)
         self.setCentralWidget(main)
         self.status = QLabel("Starting the plugin engine…")
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.statusBar().addWidget(self.status, 1)
 
         self._make_actions()
@@ -213,7 +215,11 @@ class MainWindow(QMainWindow):
         self.tryit.callRequested.connect(e.call)
 
     def say(self, text: str) -> None:
-        """Show a status line (and log it: WASMBAY_LOG=info prints it on stderr)."""
+        """Show a status line (and log it: WASMBAY_LOG=info prints it on stderr).
+
+        It often quotes plugin text (failure messages): escaped, and never read as markup.
+        """
+        text = escape(text)
         self.status.setText(text)
         _log.info("%s", text)
 
@@ -325,8 +331,9 @@ class MainWindow(QMainWindow):
                                           f"{failure.command} failed: {text}", source="host"))
         if failure.command in ("preview", "install", "install_samples", "start_canary",
                                "start"):
-            box = QMessageBox(QMessageBox.Icon.Warning, "Wasmbay", text,
+            box = QMessageBox(QMessageBox.Icon.Warning, "Wasmbay", shown(text, 16 * 1024),
                               QMessageBox.StandardButton.Ok, self)
+            box.setTextFormat(Qt.TextFormat.PlainText)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()
         self.failureShown.emit(failure)
@@ -355,7 +362,8 @@ class MainWindow(QMainWindow):
     def _consented(self, dialog: ConsentDialog) -> None:
         p = dialog.preview
         self.say(f"Installing {p.name}…")
-        self.engine.install(p.path, dialog.granted(), p.plugin_id)
+        self.engine.install(p.path, dialog.granted(), p.plugin_id,
+                            dialog.accepts_publisher_change(), dialog.allows_downgrade())
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()

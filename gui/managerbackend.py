@@ -95,7 +95,7 @@ class ManagerBackend:
         return InstallPreview(path, p.plugin_id, p.metadata.name, p.metadata.version,
                               p.metadata.description, p.wit_version, p.sha256,
                               Path(path).stat().st_size, p.requested, current,
-                              p.current_version or "")
+                              p.current_version or "", p.signed_by, p.trust_changes)
 
     def data_dir(self, plugin_id: str) -> str:
         d = self.manager.library.files_dir(plugin_id)
@@ -108,13 +108,16 @@ class ManagerBackend:
         self.manager.load_all()
         self.manager.watch()
 
-    def install(self, path: str, capabilities: list[str], plugin_id: str = "") -> str:
+    def install(self, path: str, capabilities: list[str], plugin_id: str = "",
+                accept_publisher_change: bool = False, allow_downgrade: bool = False) -> str:
         preview = self.manager.preview(Path(path), plugin_id or None)
         base = (self.manager.record(preview.plugin_id).grants if preview.is_update
                 else Grants())
         granted = grants_from_capabilities(capabilities, base).capabilities()
         status = self.manager.install(Path(path), grants=granted,
-                                      plugin_id=preview.plugin_id)
+                                      plugin_id=preview.plugin_id,
+                                      accept_publisher_change=accept_publisher_change,
+                                      allow_downgrade=allow_downgrade)
         return status.plugin_id
 
     def install_samples(self) -> list[str]:

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
+from wasmbay.core.untrusted import escape, for_html
+
 from .snapshots import DISABLED, FAILED, LOADING, READY, PluginSnapshot
 
 Index = QModelIndex | QPersistentModelIndex
@@ -63,7 +65,7 @@ def state_text(s: PluginSnapshot) -> str:
     if s.state == LOADING:
         return f"loading {round(s.progress * 100)}%"
     if s.state == FAILED:
-        return f"failed: {s.reason}" if s.reason else "failed"
+        return f"failed: {escape(s.reason)}" if s.reason else "failed"
     return s.state
 
 
@@ -157,10 +159,10 @@ class PluginTableModel(QAbstractTableModel):
             return self._display(s, col)
         if role == SortRole:
             return self._sort_key(s, col)
-        if role == Qt.ItemDataRole.ToolTipRole:
+        if role == Qt.ItemDataRole.ToolTipRole:  # a tooltip may be read as rich text
             if col == Column.STATE and s.reason:
-                return s.reason
-            return s.description or None
+                return f"<qt>{for_html(s.reason)}</qt>"
+            return f"<qt>{for_html(s.description)}</qt>" if s.description else None
         if role == Qt.ItemDataRole.ForegroundRole and col == Column.STATE:
             color = _STATE_COLORS.get(s.state)
             return QBrush(color) if color is not None else None
@@ -170,15 +172,16 @@ class PluginTableModel(QAbstractTableModel):
 
     @staticmethod
     def _display(s: PluginSnapshot, col: Column) -> str:
+        """A cell's text; names and versions are the plugin's, escaped (core.untrusted)."""
         m = s.metrics
         if col == Column.NAME:
-            return s.name or s.plugin_id
+            return escape(s.name or s.plugin_id)
         if col == Column.ID:
-            return s.plugin_id
+            return escape(s.plugin_id)
         if col == Column.STABLE:
-            return s.stable.version if s.stable else ""
+            return escape(s.stable.version) if s.stable else ""
         if col == Column.CANARY:
-            return f"{s.canary.version} ({s.canary_percent}%)" if s.canary else ""
+            return f"{escape(s.canary.version)} ({s.canary_percent}%)" if s.canary else ""
         if col == Column.STATE:
             return state_text(s)
         if col == Column.CALLS:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from wasmbay.core.contract import CapabilityRequest, ProcessResult
 from wasmbay.core.grants import Grants
 from wasmbay.core.metrics import MetricsSnapshot
+from wasmbay.core.publisher import TrustChange
 
 #: The states a plugin row can be in, as shown in the State column.
 LOADING, READY, FAILED, DISABLED = "loading", "ready", "failed", "disabled"
@@ -84,6 +85,11 @@ class InstallPreview:
     #: For an update: the plugin's current grants, so only new requests need approval.
     current: Grants | None = None
     current_version: str = ""
+    #: Fingerprint of the trusted key that signed the file; None if unsigned.
+    signed_by: str | None = None
+    #: Publisher change or downgrade against the installed version: each needs an
+    #: explicit confirmation in the dialog, or the engine refuses the update.
+    trust_changes: tuple[TrustChange, ...] = ()
 
     @property
     def is_update(self) -> bool:
@@ -107,6 +113,8 @@ class CallResult:
     request_id: str
     result: ProcessResult | None
     error: str = ""
+    #: A trap's wasm backtrace and the plugin's stderr (escaped lines), when it trapped.
+    details: str = ""
 
     @property
     def served_by(self) -> str:

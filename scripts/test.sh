@@ -14,6 +14,8 @@ echo "== import rules (core never imports Qt or gui)"
 lint-imports
 echo "== core tests with PySide6 absent"
 python scripts/without_qt.py -q -x tests/core -m "not slow"
+echo "== fuzz the parsers of hostile input (bounded time per target)"
+python -m tests.security.fuzz --seconds "${WASMBAY_FUZZ_SECONDS:-20}"
 echo "== all tests (real Secret Service, offscreen Qt, Xvfb smoke test)"
 if [ -x scripts/keyring-session.sh ]; then
   scripts/keyring-session.sh python -m pytest -q "$@"

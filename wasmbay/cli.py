@@ -18,6 +18,7 @@ from wasmbay import __version__
 from wasmbay.core import errors as E
 from wasmbay.core.events import Event, LogRecord, PluginEvent
 from wasmbay.core.grants import GRANT_SYNTAX, Grants, parse_duration
+from wasmbay.core.untrusted import error_text, escape, shown
 
 EXIT_OK, EXIT_PLUGIN_FAILED, EXIT_USAGE, EXIT_LOAD, EXIT_TRAP = 0, 1, 2, 3, 4
 
@@ -38,16 +39,29 @@ _COLORS = {"trace": "2", "debug": "2", "info": "0", "warn": "33", "error": "31"}
 
 
 def format_record(event: Event, color: bool = False) -> str:
+    """One record as one line: every plugin-supplied field is escaped (core.untrusted), so
+    a message holding CR, LF or ANSI sequences cannot start a line that reads as the host's
+    or another plugin's, nor drive the terminal; the prefix is always the real source."""
+    pid = escape(event.plugin_id)
     if isinstance(event, LogRecord):
         level = event.level.label
-        src = "" if event.source == "plugin" else f"{event.source}: "
-        ver = f" {event.version}" if event.version else ""
-        text = f"[{event.plugin_id}{ver}] {level:<5} {src}{event.message}"
+        src = "" if event.source == "plugin" else f"{escape(event.source)}: "
+        ver = f" {escape(event.version)}" if event.version else ""
+        text = f"[{pid}{ver}] {level:<5} {src}{escape(event.message)}"
         code = _COLORS.get(level, "0")
         return f"\x1b[{code}m{text}\x1b[0m" if color and code != "0" else text
     if isinstance(event, PluginEvent):
-        return f"[{event.plugin_id}] event {event.event_type}: {event.payload}"
-    return f"[{event.plugin_id}] {type(event).__name__}"
+        return f"[{pid}] event {escape(event.event_type)}: {escape(event.payload)}"
+    return f"[{pid}] {type(event).__name__}"
+
+
+def print_output(text: str) -> None:
+    """A plugin's process output: exact into a pipe or file (it is the data asked for); on a
+    terminal its lines and tabs are kept and every other control or bidi character is
+    escaped, so the output cannot clear the screen, retitle the window or reorder text."""
+    if sys.stdout.isatty():
+        text = escape(text, keep="\n\t\\")
+    print(text)
 
 
 def stream_events_to_stderr(json_lines: bool) -> Callable[[Event], None]:
@@ -60,8 +74,23 @@ def stream_events_to_stderr(json_lines: bool) -> Callable[[Event], None]:
     return write
 
 
+def print_trace(error: E.WasmbayError, *, full: bool | None) -> None:
+    """Where a plugin trapped: every frame with ``full``, else how to see them (``None``:
+    the command has no --backtrace). The trace's lines are escaped already."""
+    trace = error.trace
+    if not trace:
+        return
+    if full:
+        print("\n".join(trace.lines()), file=sys.stderr)
+    elif full is not None and trace.frames:
+        print(f"wasmbay: {len(trace.frames)} wasm frames; --backtrace shows them all",
+              file=sys.stderr)
+
+
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    # ensure_ascii: controls, bidi and every non-ASCII character become \uXXXX escapes, so
+    # JSON output is exact and cannot spoof a terminal either.
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=True))
 
 
 def parse_pairs(items: Sequence[str] | None, what: str) -> list[tuple[str, str]]:
@@ -114,12 +143,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
     elif result.success:
-        print(result.output)
+        print_output(result.output)
     else:
-        print(f"wasmbay: plugin '{plugin.plugin_id}' reported failure: {result.error}",
-              file=sys.stderr)
+        print(f"wasmbay: plugin '{escape(plugin.plugin_id)}' reported failure: "
+              f"{shown(result.error or '')}", file=sys.stderr)
         if result.output:
-            print(result.output)
+            print_output(result.output)
     return EXIT_OK if result.success else EXIT_PLUGIN_FAILED
 
 
@@ -152,17 +181,18 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"size:         {info['size']:,} bytes")
     print(f"contract:     {info['contract']} (WIT version {info['wit_version']})")
     if metadata:
-        print(f"name:         {metadata['name']} {metadata['version']}")
-        print(f"description:  {metadata['description']}")
+        print(f"name:         {escape(metadata['name'])} {escape(metadata['version'])}")
+        print(f"description:  {escape(metadata['description'])}")
         for cap in metadata["capabilities"]:
-            target = f"={cap['target']}" if cap["target"] else ""
-            print(f"requests:     {cap['kind']}{target}  ({cap['reason']})")
+            target = f"={escape(cap['target'])}" if cap["target"] else ""
+            print(f"requests:     {escape(cap['kind'])}{target}  ({escape(cap['reason'])})")
     elif metadata_error:
-        print(f"metadata:     unavailable: {metadata_error}")
-    print(f"exports:      {info['plugin_api_export']}: {', '.join(info['plugin_api_functions'])}")
-    print("imports:")
+        print(f"metadata:     unavailable: {shown(metadata_error)}")
+    functions = ", ".join(map(escape, info["plugin_api_functions"]))
+    print(f"exports:      {escape(info['plugin_api_export'])}: {functions}")
+    print("imports:")  # import and export names are the component's text too
     for name in info["imports"]:
-        print(f"  {name}")
+        print(f"  {escape(name)}")
     if info["needs_network"]:
         print("note:         imports wasi:http; it loads only with --grant network")
     return EXIT_OK
@@ -207,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from a grant preset (default: restricted, i.e. nothing)")
     p.add_argument("--request-id", metavar="ID", help="request id (v2 plugins receive it)")
     p.add_argument("--json", action="store_true", help="print the response (and logs) as JSON")
+    p.add_argument("--backtrace", action="store_true",
+                   help="on a trap, print every wasm frame and what the plugin wrote to stderr")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("inspect", help="show a component's WIT version, imports, exports")
@@ -250,8 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except E.WasmbayError as e:
         if getattr(args, "json", False):
-            print_json({"error": e.to_dict()})
-        print(f"wasmbay: {e}", file=sys.stderr)
+            error: dict[str, Any] = dict(e.to_dict())
+            if e.trace:
+                error["backtrace"] = e.trace.to_dict()
+            print_json({"error": error})
+        print(f"wasmbay: {error_text(e)}", file=sys.stderr)
+        print_trace(e, full=getattr(args, "backtrace", None))
         return exit_code_for(e)
     except KeyboardInterrupt:
         return 130

@@ -10,16 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from wasmbay.cli import (
+    EXIT_LOAD,
     EXIT_OK,
     EXIT_PLUGIN_FAILED,
     add_grant_arguments,
     format_record,
     parse_pairs,
     print_json,
+    print_output,
     stream_events_to_stderr,
 )
 from wasmbay.core import errors as E
 from wasmbay.core.events import LogLevel, LogRecord
+from wasmbay.core.untrusted import error_text, escape, shown
+
+
+def _joined(items: Any) -> str:
+    """A list of plugin-influenced texts (versions, grants with guest paths), escaped."""
+    return ", ".join(escape(str(i)) for i in items)
 
 
 def _manager(args: argparse.Namespace, *, stream: bool = False) -> Any:
@@ -35,26 +43,43 @@ def cmd_install(args: argparse.Namespace) -> int:
     with _manager(args) as m:
         preview = m.preview(Path(args.path), args.id)
         if not args.json:
-            md = preview.metadata
-            what = f"update {preview.current_version} -> {md.version}" if preview.is_update \
-                else f"install {md.version}"
-            print(f"{preview.plugin_id}: {what} ({md.name}: {md.description}), "
-                  f"WIT v{preview.wit_version}")
+            md = preview.metadata  # every string in it is the plugin's: escaped
+            what = (f"update {escape(preview.current_version or '')} -> {escape(md.version)}"
+                    if preview.is_update else f"install {escape(md.version)}")
+            print(f"{escape(preview.plugin_id)}: {what} ({escape(md.name)}: "
+                  f"{escape(md.description)}), WIT v{preview.wit_version}")
             if preview.signed_by:
                 print(f"  signed by trusted key {preview.signed_by}")
+            accepted = {"publisher-change": args.accept_publisher_change,
+                        "downgrade": args.allow_downgrade}
+            for change in preview.trust_changes:  # refused below unless its flag is given
+                note = " (accepted)" if accepted[change.kind] else ""
+                print(f"  ! {escape(change.text)}{note}")
             for cap in preview.requested:
                 mark = "+" if cap.text in preview.escalation else " "
-                reason = f"  ({cap.reason})" if cap.reason else ""
-                print(f"  {mark} requests {cap.text}{reason}")
+                reason = f"  ({escape(cap.reason)})" if cap.reason else ""
+                print(f"  {mark} requests {escape(cap.text)}{reason}")
             if preview.requested and not args.accept_requested and not args.grant:
                 print("  nothing is granted unless you pass --grant CAP or --accept-requested")
         status = m.install(Path(args.path), grants=args.grant or [],
-                           accept_requested=args.accept_requested, plugin_id=args.id)
+                           accept_requested=args.accept_requested, plugin_id=args.id,
+                           accept_publisher_change=args.accept_publisher_change,
+                           allow_downgrade=args.allow_downgrade)
+    failed = status.state == "failed"  # stored, but its initialize failed or timed out
     if args.json:
-        print_json({"preview": preview.to_dict(), "status": status.to_dict()})
-    else:
-        print(f"installed {status.plugin_id} {status.stable}; granted: "
-              f"{', '.join(status.capabilities)}")
+        print_json({"preview": preview.to_dict(), "status": status.to_dict(),
+                    **({"error": {"kind": "load", "plugin_id": status.plugin_id,
+                                  "message": status.reason}} if failed else {})})
+    elif not failed:
+        print(f"installed {escape(status.plugin_id)} {escape(status.stable)}; granted: "
+              f"{_joined(status.capabilities)}")
+    if failed:
+        pid = escape(status.plugin_id)
+        print(f"wasmbay: plugin '{pid}': version {escape(status.stable)} was stored but did "
+              f"not start: {shown(status.reason)} (it stays installed with its grants; fix "
+              f"what it needs, e.g. `wasmbay grant {pid} timeout=60s`, then `wasmbay call` "
+              f"retries; or `wasmbay uninstall {pid}`)", file=sys.stderr)
+        return EXIT_LOAD
     return EXIT_OK
 
 
@@ -68,12 +93,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not statuses:
         print("no plugins installed; try `wasmbay install build/plugins/image_processor.wasm`")
     for s in statuses:
-        canary = f"  canary {s.canary} at {s.canary_percent}%" if s.canary else ""
+        canary = f"  canary {escape(s.canary)} at {s.canary_percent}%" if s.canary else ""
         state = "enabled" if s.enabled else "disabled"
-        print(f"{s.plugin_id:<20} {s.stable:<12} {state:<9} {s.name}{canary}")
+        print(f"{escape(s.plugin_id):<20} {escape(s.stable):<12} {state:<9} "
+              f"{escape(s.name)}{canary}")
     for p in problems:
-        print(f"! {p['plugin_id']}: {p['message']} ({p['hint']})", file=sys.stderr)
+        print(f"! {escape(str(p['plugin_id']))}: {shown(str(p['message']))} "
+              f"({shown(str(p['hint']))})", file=sys.stderr)
     return EXIT_OK
+
+
+def resource_lines(usage: dict[str, Any]) -> list[str]:
+    """Its share of the host (core.resources): measured, since WASI gives no hook to limit."""
+    if not usage:
+        return []
+    from wasmbay.core.grants import format_size
+    from wasmbay.core.resources import format_size_approx
+
+    n = usage.get("open_files")
+    files = "not measured on this system" if n is None else (
+        f"{n} open in its folders (restarted above {usage['fd_budget']}; "
+        f"host limit {usage['fd_limit']})")
+    lines = [f"files:     {files}"]
+    if usage.get("disk_bytes") is not None:
+        more = " or more" if usage.get("disk_partial") else ""
+        lines.append(f"disk:      {format_size_approx(usage['disk_bytes'])}{more} in its "
+                     f"read-write folders (soft quota {format_size(usage['disk_quota'])})")
+    return lines
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -82,18 +128,21 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print_json(s.to_dict())
         return EXIT_OK
-    print(f"{s.plugin_id}: {s.name} — {s.description}")
-    print(f"  stable:    {s.stable}" + (f" (previous {s.previous_stable})"
-                                        if s.previous_stable else ""))
+    print(f"{escape(s.plugin_id)}: {escape(s.name)} — {escape(s.description)}")
+    print(f"  stable:    {escape(s.stable)}" + (f" (previous {escape(s.previous_stable)})"
+                                                if s.previous_stable else ""))
     if s.canary:
-        print(f"  canary:    {s.canary} at {s.canary_percent}%")
-    print(f"  versions:  {', '.join(s.versions)}")
+        print(f"  canary:    {escape(s.canary)} at {s.canary_percent}%")
+    print(f"  versions:  {_joined(s.versions)}")
+    print(f"  publisher: {'signed by trusted key ' + s.publisher if s.publisher else 'unsigned'}")
     print(f"  enabled:   {s.enabled}   WIT v{s.wit_version}")
-    print(f"  grants:    {', '.join(s.capabilities)}")
+    print(f"  grants:    {_joined(s.capabilities)}")
+    for line in resource_lines(s.resources):
+        print(f"  {line}")
     for k, v in s.config.items():
-        print(f"  config:    {k} = {v}")
+        print(f"  config:    {escape(k)} = {escape(v)}")
     for k in s.secret_keys:
-        print(f"  secret:    {k} = •••••• (in the OS keyring)")
+        print(f"  secret:    {escape(k)} = •••••• (in the OS keyring)")
     if s.auto_rollback:
         print(f"  auto-rollback above {s.auto_rollback['max_error_rate']:.0%} errors over "
               f"{s.auto_rollback['window']} canary calls")
@@ -114,7 +163,7 @@ def cmd_grant(args: argparse.Namespace) -> int:
     with _manager(args) as m:
         for cap in args.capability:
             m.grant(args.id, cap)
-        print(", ".join(m.status(args.id).capabilities))
+        print(_joined(m.status(args.id).capabilities))
     return EXIT_OK
 
 
@@ -138,24 +187,27 @@ def cmd_call(args: argparse.Namespace) -> int:
     if args.json:
         print_json(result.to_dict())
     elif result.success:
-        print(result.output)
+        print_output(result.output)
     else:
-        print(f"wasmbay: plugin '{args.id}' reported failure: {result.error}", file=sys.stderr)
+        print(f"wasmbay: plugin '{escape(args.id)}' reported failure: "
+              f"{shown(result.error or '')}", file=sys.stderr)
     return EXIT_OK if result.success else EXIT_PLUGIN_FAILED
 
 
 def cmd_canary(args: argparse.Namespace) -> int:
     with _manager(args) as m:
         version = m.start_canary(args.id, Path(args.path), args.percent,
-                                 accept_requested=args.accept_requested)
-    print(f"{args.id}: canary {version} takes {args.percent}% of calls")
+                                 accept_requested=args.accept_requested,
+                                 accept_publisher_change=args.accept_publisher_change,
+                                 allow_downgrade=args.allow_downgrade)
+    print(f"{escape(args.id)}: canary {escape(version)} takes {args.percent}% of calls")
     return EXIT_OK
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
     with _manager(args) as m:
         version = m.promote(args.id)
-    print(f"{args.id}: {version} is now stable")
+    print(f"{escape(args.id)}: {escape(version)} is now stable")
     return EXIT_OK
 
 
@@ -163,7 +215,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     with _manager(args) as m:
         dropped = m.rollback(args.id)
         stable = m.status(args.id).stable
-    print(f"{args.id}: rolled back {dropped}; {stable} serves every call")
+    print(f"{escape(args.id)}: rolled back {escape(str(dropped))}; {escape(stable)} serves "
+          "every call")
     return EXIT_OK
 
 
@@ -227,7 +280,7 @@ def cmd_health(args: argparse.Namespace) -> int:
         print_json({k: {"status": v.status, "detail": v.detail} for k, v in report.items()})
     else:
         for pid, h in report.items():
-            print(f"{pid:<24} {h.status:<9} {h.detail or ''}")
+            print(f"{escape(pid):<24} {escape(h.status):<9} {shown(h.detail or '')}")
     return EXIT_OK if all(h.status != "failing" for h in report.values()) else EXIT_PLUGIN_FAILED
 
 
@@ -248,11 +301,23 @@ def cmd_dev(args: argparse.Namespace) -> int:
         for line in sys.stdin:
             try:
                 result = m.call(pid, line.rstrip("\n"))
-                print(result.output if result.success else f"failure: {result.error}",
-                      flush=True)
+                if result.success:
+                    print_output(result.output)
+                else:
+                    print(f"failure: {shown(result.error or '')}")
+                sys.stdout.flush()
             except E.WasmbayError as e:
-                print(f"wasmbay: {e}", file=sys.stderr, flush=True)
+                print(f"wasmbay: {error_text(e)}", file=sys.stderr, flush=True)
     return EXIT_OK
+
+
+def add_trust_arguments(p: argparse.ArgumentParser) -> None:
+    """The explicit consents an update needs when it changes whom the user trusts."""
+    p.add_argument("--accept-publisher-change", action="store_true",
+                   help="accept an update that is unsigned or signed by another key than "
+                        "the installed version")
+    p.add_argument("--allow-downgrade", action="store_true",
+                   help="accept a lower version than the installed stable one")
 
 
 def add_subcommands(sub: Any) -> None:
@@ -262,6 +327,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--accept-requested", action="store_true",
                    help="grant every capability the plugin requests")
     p.add_argument("--id", help="install under this id (default: from the metadata)")
+    add_trust_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_install)
 
@@ -310,6 +376,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("path")
     p.add_argument("--percent", type=int, required=True)
     p.add_argument("--accept-requested", action="store_true")
+    add_trust_arguments(p)
     p.set_defaults(func=cmd_canary)
 
     p = sub.add_parser("promote", help="make the canary the stable version")
@@ -348,5 +415,5 @@ def _revoke(args: argparse.Namespace) -> int:
     with _manager(args) as m:
         for cap in args.capability:
             m.revoke(args.id, cap)
-        print(", ".join(m.status(args.id).capabilities))
+        print(_joined(m.status(args.id).capabilities))
     return EXIT_OK

@@ -2,7 +2,10 @@
 
 Every request is a checkbox, unticked until the user ticks it (deny by default). For an
 update, capabilities the plugin already has are listed as kept, and only what it asks
-for beyond them (the permission diff) needs approval.
+for beyond them (the permission diff) needs approval. The publisher (the trusted key that
+signed the file, or unsigned) is always shown; an update from another publisher, or to a
+lower version, is shown above everything else and the dialog cannot be accepted until
+the user ticks its confirmation (the engine would refuse it otherwise).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -25,6 +29,10 @@ from PySide6.QtWidgets import (
 )
 
 from wasmbay.core.contract import CapabilityRequest
+from wasmbay.core.errors import WasmbayError
+from wasmbay.core.grants import private_folder
+from wasmbay.core.publisher import DOWNGRADE, PUBLISHER_CHANGE, signer_text
+from wasmbay.core.untrusted import escape, for_html
 
 from .. import dialogs
 from ..snapshots import InstallPreview
@@ -37,9 +45,17 @@ _KIND_TEXT = {
 }
 
 
+def _plain(text: str) -> QLabel:
+    """A label that never interprets its text as markup (it may come from the plugin)."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    return label
+
+
 def describe(req: CapabilityRequest) -> str:
-    text = _KIND_TEXT.get(req.kind, req.text).format(target=req.target or "?")
-    return f"{text} — {req.reason}" if req.reason else text
+    text = _KIND_TEXT.get(req.kind, escape(req.text)).format(target=escape(req.target) or "?")
+    return f"{text} — {escape(req.reason)}" if req.reason else text
 
 
 def guest_of(req: CapabilityRequest) -> str:
@@ -89,21 +105,52 @@ class ConsentDialog(QDialog):
         super().__init__(parent)
         self.preview = preview
         verb = "Update" if preview.is_update else "Install"
-        self.setWindowTitle(f"{verb} {preview.name}?")
+        self.setWindowTitle(f"{verb} {escape(preview.name)}?")
         self.setMinimumWidth(560)
         root = sandbox_root or Path.home()
 
         info = QFormLayout()
-        info.addRow("Plugin", QLabel(f"<b>{preview.name}</b> {preview.version}"))
-        info.addRow("Id", QLabel(preview.plugin_id))
+        # The plugin's own strings: escaped, and never read as markup.
+        info.addRow("Plugin", QLabel(f"<b>{for_html(preview.name)}</b> "
+                                     f"{for_html(preview.version)}"))
+        info.addRow("Id", _plain(escape(preview.plugin_id)))
         if preview.is_update:
-            info.addRow("Installed", QLabel(preview.current_version or "?"))
-        desc = QLabel(preview.description or "(no description)")
-        desc.setWordWrap(True)
+            info.addRow("Installed", _plain(escape(preview.current_version or "?")))
+        desc = _plain(escape(preview.description) or "(no description)")
+        desc.setObjectName("description")
         info.addRow("About", desc)
         info.addRow("Contract", QLabel(f"plugin-system {preview.wit_version}.x"))
         info.addRow("File", QLabel(f"{Path(preview.path).name}, {preview.size:,} bytes, "
                                    f"sha256 {preview.sha256[:16]}…"))
+        self.publisher_label = _plain(signer_text(preview.signed_by).capitalize()
+                                      + ("" if preview.signed_by
+                                         else " (no trusted key vouches for this file)"))
+        self.publisher_label.setObjectName("publisher")
+        info.addRow("Publisher", self.publisher_label)
+
+        #: One confirmation per kind of trust change; every one must be ticked.
+        self.trust_checks: dict[str, QCheckBox] = {}
+        trust_box: QGroupBox | None = None
+        if preview.trust_changes:
+            trust_box = QGroupBox("Check before you continue:")
+            trust_box.setObjectName("trust-changes")
+            trust_lay = QVBoxLayout(trust_box)
+            for change in preview.trust_changes:
+                label = _plain(escape(change.text[:1].upper() + change.text[1:]))
+                label.setObjectName(f"trust-change:{change.kind}")
+                label.setStyleSheet("font-weight: bold; color: #b00020;")
+                trust_lay.addWidget(label)
+            confirm_text = {
+                PUBLISHER_CHANGE: "I trust the new publisher with this plugin's permissions "
+                                  "and settings",
+                DOWNGRADE: "I want to replace the installed version with this older one"}
+            for kind in dict.fromkeys(c.kind for c in preview.trust_changes):
+                check = QCheckBox(confirm_text[kind])
+                check.setObjectName(f"trust:{kind}")
+                check.setChecked(False)
+                check.toggled.connect(self._update_accept)
+                self.trust_checks[kind] = check
+                trust_lay.addWidget(check)
 
         new = preview.new_requests()
         self.rows: list[RequestRow] = []
@@ -111,7 +158,11 @@ class ConsentDialog(QDialog):
                         else "It asks for these permissions:")
         box_lay = QVBoxLayout(box)
         for req in new:
-            default = str(root / preview.plugin_id / guest_of(req).strip("/").replace("/", "_"))
+            try:  # the host names the folder (core.grants.private_folder), never the plugin
+                default = str(private_folder(root / preview.plugin_id, guest_of(req),
+                                             create=False))
+            except WasmbayError:
+                default = ""  # a refused guest path: the user picks a folder or leaves it
             row = RequestRow(req, default)
             self.rows.append(row)
             box_lay.addWidget(row)
@@ -125,6 +176,8 @@ class ConsentDialog(QDialog):
         kept = [r for r in preview.requested if r not in new]
         lay = QVBoxLayout(self)
         lay.addLayout(info)
+        if trust_box is not None:
+            lay.addWidget(trust_box)
         lay.addWidget(box)
         if kept:
             kept_label = QLabel("Kept from the installed version: "
@@ -138,6 +191,27 @@ class ConsentDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         lay.addWidget(buttons)
+        self._update_accept()
+
+    def trust_confirmed(self) -> bool:
+        """Whether every trust change shown has its confirmation ticked."""
+        return all(c.isChecked() for c in self.trust_checks.values())
+
+    def _update_accept(self) -> None:
+        self.accept_button.setEnabled(self.trust_confirmed())
+
+    def accept(self) -> None:
+        if not self.trust_confirmed():  # also guards a programmatic accept
+            return
+        super().accept()
+
+    def accepts_publisher_change(self) -> bool:
+        check = self.trust_checks.get(PUBLISHER_CHANGE)
+        return check is not None and check.isChecked()
+
+    def allows_downgrade(self) -> bool:
+        check = self.trust_checks.get(DOWNGRADE)
+        return check is not None and check.isChecked()
 
     def request_checkbox(self, text: str) -> QCheckBox | None:
         return next((r.check for r in self.rows if r.request.text == text), None)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from wasmbay.core.grants import DEFAULT_MEMORY, DEFAULT_TIMEOUT, DirGrant, Grants, MiB
+from wasmbay.core.untrusted import for_html
 
 from .. import dialogs
 from ..snapshots import PluginSnapshot
@@ -152,8 +153,8 @@ class PermissionsPane(QWidget):
         if snap is None:
             self.title.setText("Select a plugin to see what it may touch.")
             return
-        self.title.setText(f"<b>{snap.name or snap.plugin_id}</b> may touch only what is "
-                           "ticked here. Changes apply at once.")
+        self.title.setText(f"<b>{for_html(snap.name or snap.plugin_id)}</b> may touch only "
+                           "what is ticked here. Changes apply at once.")
         self._merge(snap)
         self._rebuild()
 

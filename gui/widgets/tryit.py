@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from wasmbay.core.untrusted import escape, shown
 
 from ..snapshots import CallResult, PluginSnapshot
 
@@ -55,6 +57,8 @@ class TryItPane(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.served_by = QLabel("–")
+        for label in (self.status, self.served_by):  # they quote plugin text: never markup
+            label.setTextFormat(Qt.TextFormat.PlainText)
         self.duration = QLabel("–")
 
         form = QFormLayout()
@@ -96,18 +100,18 @@ class TryItPane(QWidget):
         self.send.setEnabled(True)
         r = res.result
         if r is None:
-            self.output.setPlainText("")
-            self.status.setText(f"request {res.request_id} failed: {res.error}")
+            self.output.setPlainText(res.details)  # a trap's backtrace, if any
+            self.status.setText(f"request {res.request_id} failed: {shown(res.error or '')}")
             self.served_by.setText("–")
             self.duration.setText("–")
             return
         self.output.setPlainText(r.output)
-        self.served_by.setText(r.served_by or "–")
+        self.served_by.setText(escape(r.served_by) or "–")
         self.duration.setText(f"{res.duration_ms:.2f} ms")
         if r.success:
-            extra = "".join(f"  {k}={v}" for k, v in r.attributes)
+            extra = "".join(f"  {escape(k)}={escape(v)}" for k, v in r.attributes)
             self.status.setText(f"request {res.request_id}: success{extra}")
         else:
             kind = f" ({r.error_kind})" if r.error_kind else ""
             self.status.setText(f"request {res.request_id}: the plugin reported failure"
-                                f"{kind}: {r.error}")
+                                f"{escape(kind)}: {shown(r.error or '')}")

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from wasmbay.core.metrics import MetricsSnapshot
+from wasmbay.core.untrusted import escape, shown
 
 from .. import dialogs
 from ..snapshots import PluginSnapshot, VersionInfo
@@ -37,6 +38,7 @@ class VersionCard(QGroupBox):
             label = QLabel("–")
             label.setObjectName(name)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setTextFormat(Qt.TextFormat.PlainText)  # the version is the plugin's text
             self.labels[name] = label
             form.addRow(name.capitalize() if name[0] != "p" else name, label)
 
@@ -48,7 +50,7 @@ class VersionCard(QGroupBox):
             return
         m: MetricsSnapshot = info.metrics
         values = {
-            "version": info.version, "calls": f"{m.calls:,}", "errors": f"{m.errors:,}",
+            "version": escape(info.version), "calls": f"{m.calls:,}", "errors": f"{m.errors:,}",
             "traps": f"{m.traps:,}", "timeouts": f"{m.timeouts:,}",
             "p50": f"{m.p50_ms:.2f} ms", "p95": f"{m.p95_ms:.2f} ms",
         }
@@ -111,6 +113,7 @@ class VersionsPane(QWidget):
         self.notice = QLabel()
         self.notice.setObjectName("notice")
         self.notice.setWordWrap(True)
+        self.notice.setTextFormat(Qt.TextFormat.PlainText)  # quotes plugin text
         self.notice.hide()
 
         lay = QVBoxLayout(self)
@@ -155,7 +158,7 @@ class VersionsPane(QWidget):
             self._updating = False
         if snap.last_rollback:
             how = "automatically rolled back" if snap.last_rollback_automatic else "rolled back"
-            self.notice.setText(f"The canary was {how}: {snap.last_rollback}")
+            self.notice.setText(f"The canary was {how}: {shown(snap.last_rollback)}")
             self.notice.show()
         else:
             self.notice.hide()

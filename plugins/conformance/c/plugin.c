@@ -41,6 +41,11 @@ static wasmbay_status read_file(const char *path, wasmbay_response *res) {
     return WASMBAY_OK;
 }
 
+/* Crashes the plugin (SPEC.md, "trap"): abort() is a wasm trap. */
+__attribute__((noinline)) static void conformance_trap(void) {
+    abort();
+}
+
 static wasmbay_status process(const wasmbay_request *req, wasmbay_response *res) {
     wasmbay_str in = req->input;
     const char *arg = strchr(in.ptr, ':');
@@ -85,6 +90,8 @@ static wasmbay_status process(const wasmbay_request *req, wasmbay_response *res)
         return wasmbay_fail(res, WASMBAY_INVALID_INPUT, "requested failure");
     } else if (wasmbay_str_starts_with(in, "read:")) {
         return read_file(arg, res);
+    } else if (wasmbay_str_eq(in, "trap")) {
+        conformance_trap();
     } else if (wasmbay_str_eq(in, "request-id")) {
         wasmbay_print(res, "%s", req->has_request_id ? req->request_id.ptr : "<none>");
     } else {

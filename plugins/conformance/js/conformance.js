@@ -11,6 +11,11 @@ export class Failure extends Error {
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
 
+/** Crashes the plugin (SPEC.md, "trap"): an exception the contract cannot carry. */
+function conformanceTrap() {
+  throw new Error('requested trap');
+}
+
 export function conformance(host) {
   let greeting = null;
   return {
@@ -64,6 +69,8 @@ export function conformance(host) {
           }
         case 'request-id':
           return requestId ?? '<none>';
+        case 'trap':
+          return conformanceTrap();
         default:
           throw new Failure('invalid-input', `unknown command: ${input}`);
       }

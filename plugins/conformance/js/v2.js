@@ -23,6 +23,12 @@ export const pluginApi = {
       const output = plugin.process(req.input, req.options, req.requestId);
       return { output, attributes: [['lang', 'js']] };
     } catch (e) {
+      if (!(e instanceof Failure)) {
+        // A bug is a trap, not an answer (SPEC.md). Lowering the Error as a plugin-error
+        // fails and traps, but loses its stack: print it first, for the trap's record.
+        console.error(`${e}\n${e?.stack ?? ''}`);
+        throw e;
+      }
       throw asPluginError(e);
     }
   },

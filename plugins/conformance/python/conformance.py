@@ -26,6 +26,11 @@ class Host:
     emit_event: Callable[[str, str], None]
 
 
+def conformance_trap() -> None:
+    """Crash the plugin (SPEC.md, "trap"): an exception the contract cannot carry."""
+    raise RuntimeError("requested trap")
+
+
 class Conformance:
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -75,6 +80,8 @@ class Conformance:
                 raise Failure("unavailable", f"cannot read {arg}: {e.strerror or e}") from e
         if command == "request-id":
             return request_id or "<none>"
+        if command == "trap":
+            conformance_trap()
         raise Failure("invalid-input", f"unknown command: {text}")
 
     def shutdown(self) -> None:

@@ -16,4 +16,5 @@ SAMPLES: dict[str, Path] = {
     "js": CONFORMANCE / "js",
     "c": CONFORMANCE / "c",
     "rust": CONFORMANCE / "rust",
+    "go": CONFORMANCE / "go",
 }

@@ -7,8 +7,11 @@ the Runtime, and called through the contract.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from keyring.backends import fail
 
 from wasmbay.core.authoring import wasm_tools
 from wasmbay.core.contract import WIT_DIR
-from wasmbay.core.errors import InitializeError
+from wasmbay.core.errors import InitializeError, PluginTrapError
 from wasmbay.core.events import LogLevel, LogRecord, PluginEvent
 from wasmbay.core.grants import Grants
 from wasmbay.core.secrets import SecretStore
@@ -281,3 +284,75 @@ def test_an_ungranted_folder_is_not(case: Case, load: Load, tmp_path: Path) -> N
         assert failure(result).startswith(f"cannot read {path}")
         assert "do not read" not in result.output
     assert load().process("read:/data/notes.txt").success is False  # nothing granted at all
+
+
+# --- traps: where it happened -----------------------------------------------------------
+
+#: The function SPEC.md's `trap` crashes in, as each language names it.
+TRAP_SITE = {"c": "conformance_trap", "rust": "conformance_trap", "go": "conformanceTrap",
+             "python": "conformance_trap", "js": "conformanceTrap"}
+
+
+def test_a_trap_shows_where_it_happened(case: Case, load: Load, records: list[Any]) -> None:
+    """The wasm frames name the function (compiled languages: in the one-line message);
+    an interpreted guest's own traceback from stderr travels with the same error."""
+    lang, _wit = case
+    site = TRAP_SITE[lang]
+    plugin = load()
+    records.clear()
+    with pytest.raises(PluginTrapError) as info:
+        plugin.process("trap")
+    error = info.value
+    assert error.trace is not None and error.trace.frames, "no wasm backtrace kept"
+    if lang in ("c", "rust", "go"):  # the plugin's own frame, first in the message
+        assert "trapped (wasm trap: wasm `unreachable` instruction executed) in " \
+            in error.message
+        assert site in error.message.split(" in ", 1)[1].split(" ← ")[0]
+    else:  # the interpreter's frames say little: the guest's traceback says where
+        assert any(site in line for line in error.trace.guest_output), error.trace.guest_output
+    if lang != "c":  # C's abort() prints nothing; the others print their message
+        assert any("requested trap" in line for line in error.trace.guest_output)
+    # The trap's log record carries the same: every frame and the guest's stderr.
+    [record] = [r for r in records if isinstance(r, LogRecord) and r.source == "host"
+                and r.plugin_id == plugin.plugin_id and "trapped" in r.message]
+    assert record.message.startswith(error.message)
+    assert record.details.startswith("wasm backtrace (innermost first):")
+    assert site in record.details
+    # The instance was replaced: the next call is served as usual.
+    assert plugin.process("echo:after").output == "after"
+    assert plugin.metrics.snapshot().traps == 1
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wasmbay", "run", *args], capture_output=True,
+                          text=True, timeout=300, env=os.environ.copy())
+
+
+def test_wasmbay_run_says_where_a_plugin_trapped(conformance_wasm: Any) -> None:
+    path = str(conformance_wasm("c", 1))
+    short = run_cli(path, "trap")
+    assert short.returncode == 4
+    assert ("process trapped (wasm trap: wasm `unreachable` instruction executed) in "
+            "conformance_trap ← process ← wasmbay__process") in short.stderr
+    assert "wasmbay: 4 wasm frames; --backtrace shows them all" in short.stderr
+
+    full = run_cli(path, "trap", "--backtrace")
+    assert full.returncode == 4
+    tail = full.stderr.split("wasm backtrace (innermost first):\n", 1)[1].splitlines()
+    assert tail[:4] == ["  0: abort", "  1: conformance_trap", "  2: process",
+                        "  3: wasmbay__process"]
+
+    as_json = run_cli(path, "trap", "--json")
+    error = json.loads(as_json.stdout)["error"]
+    assert error["kind"] == "trap"
+    assert error["backtrace"]["frames"] == ["abort", "conformance_trap", "process",
+                                            "wasmbay__process"]
+
+
+def test_wasmbay_run_shows_a_go_panic_with_its_file_and_line(conformance_wasm: Any) -> None:
+    full = run_cli(str(conformance_wasm("go", 2)), "trap", "--backtrace")
+    assert full.returncode == 4
+    assert "in main.conformanceTrap ← " in full.stderr
+    guest = full.stderr.split("the plugin wrote to stderr:\n", 1)[1]
+    assert "  panic: requested trap" in guest
+    assert re.search(r"plugins/conformance/go/main\.go:\d+", guest)

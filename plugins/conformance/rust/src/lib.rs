@@ -59,6 +59,7 @@ impl Plugin for Conformance {
             "read:" => std::fs::read_to_string(arg)
                 .map_err(|e| Error::Unavailable(format!("cannot read {}: {}", arg, e)))?,
             "request-id" => req.request_id.clone().unwrap_or_else(|| "<none>".into()),
+            "trap" => conformance_trap(),
             _ => return Err(Error::InvalidInput(format!("unknown command: {}", input))),
         };
         Ok(Response::new(output).with_attribute("lang", "rust"))
@@ -72,6 +73,12 @@ impl Plugin for Conformance {
     fn health() -> Health {
         Health { status: HealthStatus::Ok, detail: Some("ready".into()) }
     }
+}
+
+/// Crashes the plugin (SPEC.md, "trap"): a panic is a trap.
+#[inline(never)]
+fn conformance_trap() -> ! {
+    panic!("requested trap")
 }
 
 export_plugin!(Conformance);

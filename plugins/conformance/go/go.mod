@@ -1,0 +1,3 @@
+module conformance-go
+
+go 1.24

@@ -1,0 +1,3 @@
+module json-tool
+
+go 1.24

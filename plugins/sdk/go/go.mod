@@ -1,0 +1,3 @@
+module wasmbay
+
+go 1.24

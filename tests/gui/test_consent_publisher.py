@@ -1,0 +1,94 @@
+"""The consent dialog over the real manager: a change of publisher is shown and must be
+confirmed explicitly before Install does anything."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.security.forge import forge_plugin
+
+
+@pytest.fixture
+def window(qtbot: Any, make_engine: Any, tmp_path: Path,
+           monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("WASMBAY_HOME", str(tmp_path / "home"))
+    from wasmbay.gui.mainwindow import MainWindow
+    from wasmbay.gui.managerbackend import ManagerBackend
+
+    backends: list[ManagerBackend] = []
+
+    def factory() -> ManagerBackend:
+        backends.append(ManagerBackend.open())
+        return backends[-1]
+
+    engine = make_engine(factory, start=False)
+    win = MainWindow(engine, offer_samples=False)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(engine.ready, timeout=30_000):
+        engine.start()
+    win.backends = backends
+    return win
+
+
+def victim_package(tmp_path: Path, version: str, private_key: bytes | None) -> Path:
+    from wasmbay.core.package import build_package
+
+    wasm = forge_plugin(tmp_path / "forged", name="victim", version=version).read_bytes()
+    manifest = {"id": "victim", "name": "victim", "version": version, "description": "d",
+                "wit_version": 2, "capabilities": ["env=HOME"]}
+    out = tmp_path / f"victim-{version}-{'signed' if private_key else 'unsigned'}.zip"
+    return build_package(out, manifest, wasm, private_key=private_key)
+
+
+def test_update_from_a_new_publisher_needs_explicit_confirmation_in_the_dialog(
+        window: Any, qtbot: Any, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from PySide6.QtWidgets import QDialog, QLabel
+
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    fingerprint = hashlib.sha256(public).hexdigest()[:16]
+    manager = window.backends[0].manager
+    manager.trusted_keys.mkdir(parents=True, exist_ok=True)
+    (manager.trusted_keys / "alice.pub").write_text(public.hex())
+    manager.install(victim_package(tmp_path, "1.0.0", key.private_bytes_raw()),
+                    grants=["env=HOME"])
+
+    with qtbot.waitSignal(window.consentShown, timeout=30_000) as shown:
+        window.install_file(str(victim_package(tmp_path, "2.0.0", None)))
+    dialog = shown.args[0]
+    assert dialog.publisher_label.text().startswith("Unsigned")
+    change = dialog.findChild(QLabel, "trust-change:publisher-change")
+    assert change is not None and change.isVisible()
+    assert f"signed by {fingerprint} → unsigned" in change.text()
+    confirm = dialog.trust_checks["publisher-change"]
+    assert not confirm.isChecked() and not dialog.accept_button.isEnabled()
+
+    dialog.accept()  # not even a programmatic accept gets past the unticked box
+    assert dialog.isVisible() and dialog.result() != QDialog.DialogCode.Accepted
+    assert manager.record("victim").stable == "1.0.0"
+
+    confirm.click()
+    assert dialog.accept_button.isEnabled()
+    with qtbot.waitSignal(window.engine.done, timeout=30_000,
+                          check_params_cb=lambda cmd, *_: cmd == "install"):
+        dialog.accept_button.click()
+    rec = manager.record("victim")
+    assert rec.stable == "2.0.0" and rec.versions["2.0.0"].signed_by is None
+    assert rec.versions["1.0.0"].signed_by == fingerprint
+
+
+def test_dialog_shows_the_publisher_and_no_confirmation_for_a_new_plugin(
+        window: Any, qtbot: Any, tmp_path: Path) -> None:
+    with qtbot.waitSignal(window.consentShown, timeout=30_000) as shown:
+        window.install_file(str(victim_package(tmp_path, "1.0.0", None)))
+    dialog = shown.args[0]
+    assert dialog.publisher_label.text().startswith("Unsigned")
+    assert dialog.trust_checks == {} and dialog.accept_button.isEnabled()
+    dialog.reject()
