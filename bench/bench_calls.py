@@ -30,12 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import wasmtime  # noqa: E402
-from wasmtime.component import Record  # noqa: E402
 
 from tests.fixtures.build import build_fixture  # noqa: E402
 from wasmbay.core.grants import Grants  # noqa: E402
 from wasmbay.core.paths import AppDirs  # noqa: E402
-from wasmbay.core.plugin import Plugin  # noqa: E402
+from wasmbay.core.pool import Plugin  # noqa: E402
 from wasmbay.core.runtime import Runtime  # noqa: E402
 
 INPUT = "x" * 100
@@ -93,11 +92,7 @@ def wasmbay_vs_bare(rt: Runtime, path: Path, calls: int, reps: int) -> dict[str,
     plugin = rt.load(path, plugin_id=path.stem, max_instances=1)
     inst = plugin._idle[0]
     func, store = inst.funcs["process"], inst.store
-    req = Record()
-    setattr(req, "input", INPUT)  # noqa: B010
-    setattr(req, "options", [])  # noqa: B010
-    if inst.major >= 2:
-        setattr(req, "request-id", None)
+    req = inst.contract.process_request(INPUT, [], None)  # the generic path's Record
     out = plugin.process(INPUT)
     assert out.success or out.error, out
 

@@ -113,7 +113,8 @@ def main() -> int:
         engine.failed.connect(lambda f: done.append(f"failed: {f.message}"))
         meter.start()
         t0 = time.perf_counter()
-        engine.install(str(sample), [], "bench-big")
+        engine.run(lambda b: b.preview, str(sample)).then(  # read once, then installed
+            lambda offer: engine.run(lambda b: b.install, offer, []))
         finished = wait_until(lambda: done, 300)
         elapsed = time.perf_counter() - t0
         worst = meter.stop()

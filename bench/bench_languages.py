@@ -38,8 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wasmbay.core import memory  # noqa: E402
-from wasmbay.core.authoring import Project, build_project  # noqa: E402
+from wasmbay.authoring import Project, build_project  # noqa: E402
+from wasmbay.core import contracts, memory  # noqa: E402
 from wasmbay.core.paths import AppDirs  # noqa: E402
 from wasmbay.core.runtime import Runtime  # noqa: E402
 
@@ -203,7 +203,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3, help="repetitions (cached load, calls)")
     ap.add_argument("--calls", type=int, default=2000, help="process calls per repetition")
-    ap.add_argument("--wit", type=int, default=2, choices=(1, 2), help="contract version")
+    ap.add_argument("--wit", type=int, default=2, choices=contracts.MAJORS,
+                    help="contract version")
     ap.add_argument("--build", action=argparse.BooleanOptionalAction, default=True,
                     help="rebuild the samples and time it (--no-build: reuse the outputs)")
     ap.add_argument("--langs", default=",".join(LANGS), help="comma-separated subset")

@@ -6,11 +6,41 @@ so the CLI and the GUI can show ``str(error)`` as is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .backtrace import Trace
-    from .publisher import TrustChange
+# errors is the bottom of core: it imports none of it. The values some errors carry are
+# named here by what the errors and their readers use of them.
+
+
+class TraceLike(Protocol):
+    """Where a plugin trapped; :class:`core.backtrace.Trace` is the one there is."""
+
+    @property
+    def frames(self) -> Sequence[object]: ...
+
+    @property
+    def where(self) -> str: ...
+
+    def __bool__(self) -> bool: ...
+
+    def lines(self) -> list[str]: ...
+
+    def text(self) -> str: ...
+
+    def to_dict(self) -> dict[str, list[str]]: ...
+
+
+class TrustChangeLike(Protocol):
+    """A refused change of whom the user trusts; :mod:`core.publisher` makes them."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class WasmbayError(Exception):
@@ -19,7 +49,7 @@ class WasmbayError(Exception):
     #: Short machine-readable kind, stable across releases (used by ``--json``).
     kind = "error"
     #: Where a plugin trapped (wasm frames, the guest's stderr), set on call errors.
-    trace: Trace | None = None
+    trace: TraceLike | None = None
 
     def __init__(self, message: str, *, plugin_id: str | None = None, hint: str = "") -> None:
         self.plugin_id = plugin_id
@@ -56,7 +86,7 @@ class TrustChangeError(UsageError):
 
     kind = "trust-change"
 
-    def __init__(self, message: str, *, plugin_id: str, changes: tuple[TrustChange, ...],
+    def __init__(self, message: str, *, plugin_id: str, changes: tuple[TrustChangeLike, ...],
                  hint: str) -> None:
         self.changes = changes
         super().__init__(message, plugin_id=plugin_id, hint=hint)
@@ -77,6 +107,20 @@ class DowngradeError(TrustChangeError):
     """The update has a lower version than the installed stable one."""
 
     kind = "downgrade"
+
+
+class PermissionEscalationError(UsageError):
+    """An update (or canary) asks for capabilities the plugin was not granted.
+
+    ``escalation`` lists them (``kind=target`` text), so a caller can show the diff.
+    """
+
+    kind = "permission-diff"
+
+    def __init__(self, message: str, *, plugin_id: str, escalation: list[str]) -> None:
+        self.escalation = escalation
+        super().__init__(message, plugin_id=plugin_id,
+                         hint="review them, then re-run with --accept-requested or --grant CAP")
 
 
 # --- loading -------------------------------------------------------------------------
@@ -162,6 +206,18 @@ class BadMetadataError(PluginLoadError):
     """The plugin's metadata breaks a rule the host relies on (e.g. a non-semver version)."""
 
     kind = "bad-metadata"
+
+
+class PackageError(PluginLoadError):
+    """A plugin package (zip) is malformed, hostile, or its signature does not verify."""
+
+    kind = "package"
+
+
+class LibraryEntryError(PluginLoadError):
+    """One plugin's entry could not be read; the rest of the library still loads."""
+
+    kind = "library-entry"
 
 
 # --- calling -------------------------------------------------------------------------

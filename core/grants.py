@@ -1,4 +1,12 @@
-"""What a plugin may touch. Deny by default; the user grants, a plugin never can.
+"""What a plugin may touch, and the one owner of capability text.
+
+Deny by default; the user grants, a plugin never can. Every rule about capability strings
+(``kind[=target]``) lives here and nowhere else: splitting and writing them
+(:class:`Capability`), checking a plugin's requests (:func:`parse_capability_request`),
+whether grants cover a request (:func:`covered`), the grant text that satisfies a request
+(:func:`grant_for`, :func:`request_grants`), the diff between two grant sets
+(:func:`grant_diff`) and the host folder that backs a requested guest folder
+(:func:`private_folder`).
 
 Grants are immutable values: changing them means building a new :class:`Grants` and
 re-sandboxing the plugin's instances with it.
@@ -13,10 +21,12 @@ import posixpath
 import re
 import stat
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .contract import CapabilityRequest
 from .errors import BadCapabilityRequestError, UsageError
 
 MiB = 1024 * 1024
@@ -30,6 +40,70 @@ GRANT_SYNTAX = (
     "fs-read=HOST[:GUEST], fs-write=HOST[:GUEST], network, env=NAME, "
     "memory=64MiB, timeout=5s, fuel=N, disk=1GiB"
 )
+#: Kinds whose target is a folder: ``HOST[:GUEST]`` when granted, ``GUEST`` when requested.
+FOLDER_KINDS = ("fs-read", "fs-write")
+#: The kinds of capability a plugin may request (v2's ``capability`` variant).
+REQUEST_KINDS = (*FOLDER_KINDS, "network", "env")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+# --- capability text ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    """Capability text split once: ``kind[=target]``.
+
+    A granted folder's target is ``HOST[:GUEST]``, split at the first colon (a guest path
+    may hold colons, a host path may not). A plugin's folder request names only the guest
+    path (WIT ``fs-read(string)``), so a request's whole target is its guest path.
+    """
+
+    kind: str
+    target: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Capability:
+        """Split exactly as written: a plugin's text is checked, never normalized."""
+        kind, _, target = text.partition("=")
+        return cls(kind, target)
+
+    @property
+    def is_folder(self) -> bool:
+        return self.kind in FOLDER_KINDS
+
+    @property
+    def host(self) -> str:
+        """A granted folder's host side: the target up to the first colon."""
+        return self.target.partition(":")[0]
+
+    @property
+    def guest(self) -> str | None:
+        """A granted folder's guest side, after the first colon; None when not given."""
+        _, sep, guest = self.target.partition(":")
+        return guest if sep else None
+
+    @property
+    def text(self) -> str:
+        """The capability written back: ``kind`` or ``kind=target``."""
+        return f"{self.kind}={self.target}" if self.target else self.kind
+
+
+def parse_capability(text: str) -> Capability:
+    """What the user typed (``--grant``, the window): the kind is case-insensitive and
+    surrounding spaces are ignored."""
+    cap = Capability.parse(text.strip())
+    return Capability(cap.kind.strip().lower(), cap.target.strip())
+
+
+def folder_capability(kind: str, host: str | Path, guest: str) -> str:
+    """The grant text that shows host folder ``host`` to the plugin as ``guest``."""
+    return Capability(kind, f"{host}:{guest}").text
+
+
+def is_env_name(name: str) -> bool:
+    """Whether ``name`` may be granted or requested as an environment variable."""
+    return _ENV_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +115,9 @@ class DirGrant:
     @property
     def capability(self) -> str:
         kind = "fs-write" if self.writable else "fs-read"
-        target = self.host if self.guest == self.host else f"{self.host}:{self.guest}"
-        return f"{kind}={target}"
+        if self.guest == self.host:
+            return Capability(kind, self.host).text
+        return folder_capability(kind, self.host, self.guest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +155,16 @@ class Grants:
     # --- editing by capability string ------------------------------------------------
 
     def grant(self, capability: str) -> Grants:
-        key, value = _split(capability)
+        cap = parse_capability(capability)
+        key, value = cap.kind, cap.target
         if key == "network":
             return replace(self, network=True)
-        if key in ("fs-read", "fs-write"):
-            d = _parse_dir(value, writable=key == "fs-write", capability=capability)
+        if cap.is_folder:
+            d = _parse_dir(cap, capability=capability)
             others = tuple(x for x in self.dirs if x.guest != d.guest)
             return replace(self, dirs=(*others, d))
         if key == "env":
-            if not value or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            if not is_env_name(value):
                 raise UsageError(f"bad environment variable name in '{capability}'",
                                  hint="use env=NAME")
             return replace(self, env=tuple(sorted({*self.env, value})))
@@ -109,14 +185,15 @@ class Grants:
         raise UsageError(f"unknown capability '{capability}'", hint=f"use {GRANT_SYNTAX}")
 
     def revoke(self, capability: str) -> Grants:
-        key, value = _split(capability)
+        cap = parse_capability(capability)
+        key, value = cap.kind, cap.target
         if key == "network":
             return replace(self, network=False)
-        if key in ("fs-read", "fs-write"):
+        if cap.is_folder:
             if not value:
                 return replace(self, dirs=())
-            host, _, guest = value.partition(":")
-            host_r = str(Path(host).expanduser().resolve())
+            guest = cap.guest
+            host_r = str(Path(cap.host).expanduser().resolve())
             keep = tuple(d for d in self.dirs
                          if not (d.host == host_r and (not guest or d.guest == guest)))
             return replace(self, dirs=keep)
@@ -184,23 +261,122 @@ class Grants:
         )
 
 
-def _split(capability: str) -> tuple[str, str]:
-    key, _, value = capability.strip().partition("=")
-    return key.strip().lower(), value.strip()
-
-
-def _parse_dir(value: str, *, writable: bool, capability: str) -> DirGrant:
-    if not value:
+def _parse_dir(cap: Capability, *, capability: str) -> DirGrant:
+    if not cap.target:
         raise UsageError(f"'{capability}' names no directory", hint="use fs-read=HOST[:GUEST]")
-    host, sep, guest = value.partition(":")
-    host_path = Path(host).expanduser().resolve()
+    host_path = Path(cap.host).expanduser().resolve()
     if not host_path.is_dir():
         raise UsageError(f"cannot grant '{capability}': {host_path} is not a directory",
                          hint="create it first or check the path")
-    guest = guest if sep else str(host_path)
+    guest = str(host_path) if cap.guest is None else cap.guest
     if not guest.startswith("/"):
         raise UsageError(f"guest path '{guest}' must be absolute", hint="e.g. fs-read=~/pics:/data")
-    return DirGrant(str(host_path), guest, writable)
+    return DirGrant(str(host_path), guest, cap.kind == "fs-write")
+
+
+# --- a plugin's requests --------------------------------------------------------------
+
+
+def parse_capability_request(entry: object, plugin_id: str | None) -> CapabilityRequest:
+    """A plugin's capability request (``"env=HOME"``: metadata or a package manifest), checked
+    as plugin input.
+
+    A malformed request is the plugin's error (BadCapabilityRequestError), never the
+    user's: an unknown kind, ``memory=...`` or ``fuel=...`` (limits are the user's to set),
+    a target on ``network``, a missing target or a bad environment variable name.
+    """
+    def refuse(why: str) -> BadCapabilityRequestError:
+        return BadCapabilityRequestError(
+            f"its manifest requests {str(entry)[:80]!r}, {why}", plugin_id=plugin_id,
+            hint="the package is malformed; its author must request "
+                 f"one of {', '.join(REQUEST_KINDS)} (e.g. fs-read=/data, env=NAME)")
+
+    if not isinstance(entry, str):
+        raise refuse("which is not a string")
+    cap = Capability.parse(entry)
+    kind, target = cap.kind, cap.target
+    if kind not in REQUEST_KINDS:
+        raise refuse(f"an unknown kind of capability {kind[:40]!r}")
+    if kind == "network":
+        if "=" in entry:
+            raise refuse("but network takes no target")
+    elif not target:
+        raise refuse(f"but {kind} needs a target ({kind}=...)")
+    elif kind == "env" and not is_env_name(target):
+        raise refuse("which is not an environment variable name")
+    return CapabilityRequest(kind, target)
+
+
+def request_from_text(text: str) -> CapabilityRequest:
+    """A request as the library stores it (checked when it was installed): split only."""
+    cap = Capability.parse(text)
+    return CapabilityRequest(cap.kind, cap.target)
+
+
+def covered(grants: Grants, request: str) -> bool:
+    """Whether ``grants`` already satisfy a plugin's request (``fs-read=/data``, ``network``).
+
+    A folder request is covered by a grant of that guest path (a read request by a
+    read-write grant too). Requests are checked before this is asked, so any other kind
+    has nothing to grant and counts as covered.
+    """
+    cap = Capability.parse(request)
+    if cap.kind == "network":
+        return grants.network
+    if cap.kind == "env":
+        return cap.target in grants.env
+    if cap.is_folder:
+        return any(d.guest == cap.target and (d.writable or cap.kind == "fs-read")
+                   for d in grants.dirs)
+    return True
+
+
+def request_grants(requests: Sequence[CapabilityRequest], files_dir: Path, *,
+                   plugin_id: str | None = None) -> list[str]:
+    """The grant text that satisfies each request; a folder request gets a private folder
+    the host names under ``files_dir`` (see :func:`private_folder`).
+
+    Every folder request is checked before any folder is created, so a bad one leaves
+    nothing behind.
+    """
+    for req in requests:
+        if req.kind in FOLDER_KINDS:
+            private_folder(files_dir, req.target, create=False, plugin_id=plugin_id)
+    return [grant_for(req, private_folder(files_dir, req.target, plugin_id=plugin_id)
+                      if req.kind in FOLDER_KINDS else None)
+            for req in requests]
+
+
+def grant_for(request: CapabilityRequest, host: str | Path | None = None) -> str:
+    """The grant text that satisfies ``request``: a folder request is given host folder
+    ``host`` at the guest path it names; any other request is granted as written."""
+    if request.kind in FOLDER_KINDS:
+        if host is None:
+            raise ValueError(f"{request.text} needs a host folder")
+        return folder_capability(request.kind, host, request.target)
+    return request.text
+
+
+# --- changes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GrantDiff:
+    """What a change of grants added and removed, as capability strings (sorted)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """``+network, -env=HOME``: the one way a change of grants is written."""
+        return ", ".join([f"+{c}" for c in self.added] + [f"-{c}" for c in self.removed])
+
+
+def grant_diff(old: Grants, new: Grants) -> GrantDiff:
+    """The capabilities ``new`` has that ``old`` lacks, and those it dropped."""
+    before, after = set(old.capabilities()), set(new.capabilities())
+    return GrantDiff(tuple(sorted(after - before)), tuple(sorted(before - after)))
 
 
 #: Longest guest path a plugin may request a private folder for.

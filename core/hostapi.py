@@ -1,9 +1,11 @@
-"""The functions the host gives plugins (``host-api`` of every contract version).
+"""What the host's functions do for a plugin (``host-api``, in plain values).
 
-One linker serves every plugin, so a host function learns which plugin is calling from
-a thread-local context that the instance sets around each call. Host functions never
-raise into the guest: bad input from a plugin becomes an error result, because an
-exception would trap the plugin for the host's own fault.
+Each contract version module (core.contracts.v1, v2) declares its host-api under its
+own WIT names and types and calls into this. One linker serves every plugin, so a host
+function learns which plugin is calling from a thread-local context that the instance
+sets around each call. Host functions never raise into the guest: bad input from a
+plugin becomes an error result, because an exception would trap the plugin for the
+host's own fault.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contract import SUPPORTED
 from .events import EventBus, LogLevel, LogRecord, PluginEvent
 from .untrusted import LIMITS, bound
 
@@ -81,16 +82,7 @@ def enter(ctx: HostContext | None) -> None:
     _tls.ctx = ctx
 
 
-# --- v1 --------------------------------------------------------------------------------
-
-
-def v1_log_message(_store: Any, level: str, message: str) -> str | None:
-    ctx = current()
-    parsed = LogLevel.parse(level)
-    ctx.log(parsed or LogLevel.INFO, message)
-    if parsed is None:
-        return f"unknown log level '{level}'; use trace, debug, info, warn or error"
-    return None
+# --- shared by every contract version's host-api ---------------------------------------
 
 
 def get_config(_store: Any, key: str) -> str | None:
@@ -104,19 +96,3 @@ def get_config(_store: Any, key: str) -> str | None:
 
 def emit_event(_store: Any, event_type: str, payload: str) -> str | None:
     return current().emit(event_type, payload)
-
-
-# --- v2 --------------------------------------------------------------------------------
-
-_V2_LEVELS = {lvl.label: lvl for lvl in LogLevel}
-
-
-def v2_log(_store: Any, level: str, message: str) -> None:
-    current().log(_V2_LEVELS.get(level, LogLevel.INFO), message)
-
-
-HOST_FUNCTIONS: dict[int, dict[str, Callable[..., Any]]] = {
-    1: {"log-message": v1_log_message, "get-config": get_config, "emit-event": emit_event},
-    2: {"log": v2_log, "get-config": get_config, "emit-event": emit_event},
-}
-assert set(HOST_FUNCTIONS) == set(SUPPORTED)

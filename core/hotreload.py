@@ -13,42 +13,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-if TYPE_CHECKING:
-    from .manager import PluginManager
-
-DEBOUNCE_S = 0.3
-
-
-class _Debouncer:
-    def __init__(self) -> None:
-        self._timers: dict[Path, threading.Timer] = {}
-        self._lock = threading.Lock()
-
-    def trigger(self, key: Path, fn: Callable[[], None]) -> None:
-        with self._lock:
-            old = self._timers.pop(key, None)
-            if old is not None:
-                old.cancel()
-            t = threading.Timer(DEBOUNCE_S, self._fire, (key, fn))
-            t.daemon = True
-            self._timers[key] = t
-            t.start()
-
-    def _fire(self, key: Path, fn: Callable[[], None]) -> None:
-        with self._lock:
-            self._timers.pop(key, None)
-        fn()
-
-    def cancel_all(self) -> None:
-        with self._lock:
-            for t in self._timers.values():
-                t.cancel()
-            self._timers.clear()
+from .debounce import Debouncer
 
 
 def _stable_size(path: Path, settle_s: float = 0.1) -> bool:
@@ -65,16 +34,19 @@ def _stable_size(path: Path, settle_s: float = 0.1) -> bool:
 
 
 class LibraryWatcher(FileSystemEventHandler):
-    def __init__(self, manager: PluginManager) -> None:
-        self._manager = manager
+    """Watches the library folder (``on_state_changed(plugin_id)`` when a plugin's
+    state.json changes) and dev build outputs (``watch_file``). It knows nothing of the
+    manager: the manager hands it the folder and the callbacks."""
+
+    def __init__(self, library_root: Path, on_state_changed: Callable[[str], object]) -> None:
+        self._on_state_changed = on_state_changed
         self._observer = Observer()
         self._files: dict[Path, Callable[[Path], object]] = {}
         self._watched_dirs: set[Path] = set()
-        self._debounce = _Debouncer()
+        self._debounce = Debouncer()
         self._lock = threading.Lock()
-        root = manager.library.root
-        self._observer.schedule(self, str(root), recursive=True)
-        self._library_root = root
+        self._observer.schedule(self, str(library_root), recursive=True)
+        self._library_root = library_root
 
     def start(self) -> None:
         self._observer.daemon = True
@@ -109,7 +81,7 @@ class LibraryWatcher(FileSystemEventHandler):
         except ValueError:
             return
         if rel.parts and not rel.parts[0].startswith(".") and path.name == "state.json":
-            self._debounce.trigger(path, lambda: self._manager.on_state_changed(rel.parts[0]))
+            self._debounce.trigger(path, lambda: self._on_state_changed(rel.parts[0]))
 
     def _reload_file(self, path: Path, callback: Callable[[Path], object]) -> None:
         for _ in range(20):  # a writer still busy: wait until the file settles

@@ -25,18 +25,12 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import BadMetadataError, PluginLoadError, UsageError
+from .errors import BadMetadataError, LibraryEntryError, UsageError
 from .grants import DEFAULT_DISK_QUOTA, DEFAULT_MEMORY, DEFAULT_TIMEOUT, DirGrant, Grants
 from .paths import atomic_write_bytes
 
 STATE = "state.json"
 STATE_FORMAT = 1
-
-
-class LibraryEntryError(PluginLoadError):
-    """One plugin's entry could not be read; the rest of the library still loads."""
-
-    kind = "library-entry"
 
 
 @dataclass

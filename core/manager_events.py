@@ -1,7 +1,8 @@
 """Typed events of the plugin manager: what the GUI and CLI subscribe to.
 
 All plain, frozen data, safe to hand to another thread (the GUI re-emits them as Qt
-signals). They share the bus with the runtime's LogRecord and PluginEvent.
+signals). They share the bus with the runtime's LogRecord and PluginEvent; the
+manager's parts publish them through one :class:`Notifier`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import Event
+from .events import Event, EventBus, LogLevel, LogRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +118,16 @@ class MetricsUpdated(Event):
     """Per-version metrics (``MetricsSnapshot.to_dict()`` values), at most a few per second."""
 
     versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class Notifier:
+    """How the manager's parts publish: typed events, and host log lines about a plugin."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+
+    def emit(self, event: Event) -> None:
+        self.bus.publish(event)
+
+    def host_log(self, plugin_id: str, level: LogLevel, message: str) -> None:
+        self.bus.publish(LogRecord(plugin_id, level, message, source="host"))

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from wasmtime import Config
-from wasmtime import _ffi as ffi
 
 from . import hostapi
+from . import wasmtime_internals as wi
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
@@ -55,14 +55,14 @@ _lock = threading.Lock()
 
 
 def _error(message: str) -> int:
-    return ctypes.cast(ffi.wasmtime_error_new(message.encode()), ctypes.c_void_p).value or 0
+    return wi.error_pointer(message)
 
 
 def _round_up(n: int) -> int:
     return (n + _PAGE - 1) // _PAGE * _PAGE
 
 
-@ffi.wasmtime_new_memory_callback_t  # type: ignore[untyped-decorator]
+@wi.NewMemoryCallback  # type: ignore[untyped-decorator]
 def _new_memory(_env: Any, _ty: Any, minimum: int, maximum: int, reserved: int, guard: int,
                 ret: Any) -> int:
     try:
@@ -99,7 +99,7 @@ def _new_memory(_env: Any, _ty: Any, minimum: int, maximum: int, reserved: int, 
         return _error(f"memory creation failed: {e}")
 
 
-@ffi.wasmtime_memory_get_callback_t  # type: ignore[untyped-decorator]
+@wi.MemoryGetCallback  # type: ignore[untyped-decorator]
 def _get_memory(env: Any, byte_size: Any, max_byte_size: Any) -> int:
     mem = _memories[env]
     byte_size[0] = mem.size
@@ -109,7 +109,7 @@ def _get_memory(env: Any, byte_size: Any, max_byte_size: Any) -> int:
     return mem.base
 
 
-@ffi.wasmtime_memory_grow_callback_t  # type: ignore[untyped-decorator]
+@wi.MemoryGrowCallback  # type: ignore[untyped-decorator]
 def _grow_memory(env: Any, new_size: int) -> int:
     mem = _memories[env]
     if new_size > mem.limit:
@@ -134,7 +134,7 @@ def _finalize(env: Any) -> None:
         _libc.munmap(mem.base, mem.reserved)
 
 
-_creator = ffi.wasmtime_memory_creator_t()
+_creator = wi.MemoryCreator()
 _creator.env = None  # type: ignore[assignment]
 _creator.new_memory = _new_memory  # type: ignore[assignment]
 _creator.finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _env: None)  # type: ignore[assignment]
@@ -142,10 +142,7 @@ _creator.finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _env: None) 
 
 def install(config: Config) -> None:
     """Make every linear memory of engines built from ``config`` one of ours."""
-    ffi.wasmtime_config_host_memory_creator_set(config.ptr(), ctypes.byref(_creator))
-    # Copy-on-write memory images work only with wasmtime's own mmap memories (with a
-    # custom creator wasmtime 50 panics instead of falling back).
-    ffi.wasmtime_config_memory_init_cow_set(config.ptr(), False)
+    wi.install_memory_creator(config, _creator)  # and copy-on-write images off
 
 
 def live_memories() -> int:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from . import runtime
-from .errors import PluginLoadError
+from .errors import PackageError
 from .runtime import human_size
 
 MANIFEST = "manifest.json"
@@ -60,20 +60,11 @@ _LOCAL_HEADER = b"PK\x03\x04"
 _HINT = "a package is a zip with manifest.json and the component; get it again or rebuild it"
 
 
-class PackageError(PluginLoadError):
-    kind = "package"
-
-
 @dataclass(frozen=True)
 class Package:
     manifest: dict[str, object]
     wasm: bytes
     signed_by: str | None  # fingerprint of the trusted key that signed it
-
-    @property
-    def capabilities(self) -> list[str]:
-        caps = self.manifest.get("capabilities", [])
-        return [str(c) for c in caps] if isinstance(caps, list) else []
 
 
 def max_package_bytes(max_component_bytes: int | None = None) -> int:

@@ -2,7 +2,7 @@
 
 The Runtime validates a component before anything runs (is it wasm, a component, a
 supported contract version, with the exports we call and only imports we can give?)
-and turns it into a :class:`~wasmbay.core.plugin.Plugin`.
+and turns it into a :class:`~wasmbay.core.pool.Plugin`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import stat
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import wasmtime
 from wasmtime import Config, Engine
@@ -30,25 +28,27 @@ from wasmtime.component import (
 from . import backtrace, memory, resources, typedcall
 from . import errors as E
 from .cache import CompiledCache
-from .contract import (
+from .component import TICK_S, ComponentInfo, LoadedComponent
+from .contracts import (
     PACKAGE,
     SUPPORTED,
-    ContractVersion,
+    Contract,
     ParsedName,
+    find_interface,
     parse_contract_name,
     supported_label,
-    wit_signature,
+    wit_hint,
 )
+from .errortext import signature_error
 from .events import EventBus
-from .hostapi import HOST_FUNCTIONS, SecretLookup
+from .hostapi import SecretLookup
 from .paths import AppDirs
+from .pool import Plugin
+from .traps import compile_error
 
 if TYPE_CHECKING:
     from .grants import Grants
-    from .plugin import Plugin
 
-#: Epoch granularity: time limits are enforced to within one tick.
-TICK_S = 0.01
 #: The wasm stack a plugin may use before it traps with a stack overflow.
 MAX_WASM_STACK = 1024 * 1024
 
@@ -68,40 +68,6 @@ BLOCKING_IMPORTS = ("wasi:io/", "wasi:sockets/", "wasi:http/", "wasi:filesystem/
 
 BUILD_HINT = "build with a component target: componentize-py, wasm32-wasip2, or " \
              "`wasm-tools component new` with the WASI adapter"
-
-
-@dataclass(frozen=True)
-class ComponentInfo:
-    """What a component is, learned without running it."""
-
-    sha256: str
-    size: int
-    contract: ContractVersion
-    contract_version_text: str  # e.g. "unversioned", "1.0.0", "2.0.0"
-    plugin_api_export: str
-    exports: tuple[str, ...]
-    plugin_api_functions: tuple[str, ...]
-    imports: tuple[str, ...]
-    needs_network: bool
-    may_block: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sha256": self.sha256, "size": self.size, "wit_version": self.contract.major,
-            "contract": PACKAGE if self.contract_version_text == "unversioned"
-            else f"{PACKAGE}@{self.contract_version_text}",
-            "plugin_api_export": self.plugin_api_export, "exports": list(self.exports),
-            "plugin_api_functions": list(self.plugin_api_functions),
-            "imports": list(self.imports), "needs_network": self.needs_network,
-        }
-
-
-@dataclass
-class LoadedComponent:
-    component: Component
-    info: ComponentInfo
-    path: Path | None = None
-    label: str = field(default="")
 
 
 class Runtime:
@@ -158,14 +124,14 @@ class Runtime:
         if network:
             linker.add_wasi_http()
         with linker.root() as root:
-            for major, contract in SUPPORTED.items():
+            for contract in SUPPORTED.values():
                 for name in contract.host_api_names:
                     with root.add_instance(name) as inst:
                         if self.typed_host_calls:
-                            typedcall.add_host_functions(inst, major)
+                            typedcall.add_host_functions(inst, contract)
                             continue
-                        for fname, fn in HOST_FUNCTIONS[major].items():
-                            inst.add_func(fname, fn)
+                        for fname, fn in contract.host_functions.items():
+                            inst.add_func(fname, fn.impl)
         return linker
 
     def close(self) -> None:
@@ -219,12 +185,8 @@ class Runtime:
         exports = ty.exports(self.engine)
         import_items = ty.imports(self.engine)
         imports = tuple(import_items)
-        api_export, parsed = None, None
-        for name in exports:
-            p = parse_contract_name(name)
-            if p is not None and p.interface == "plugin-api":
-                api_export, parsed = name, p
-        if parsed is None or api_export is None:
+        found = find_interface(exports, "plugin-api")
+        if found is None:
             if exports and not imports and all(isinstance(item.ty, ComponentType)
                                                 for item in exports.values()):
                 raise E.WitPackageError(
@@ -241,14 +203,15 @@ class Runtime:
             raise E.MissingExportError(
                 f"does not export {PACKAGE}/plugin-api (exports: {_names(exports) or 'none'})",
                 plugin_id=plugin_id,
-                hint="build it against world plugin-world from wit/v1 or wit/v2")
+                hint=f"build it against world plugin-world from {wit_hint()}")
+        api_export, parsed = found
         _check_release(api_export, parsed, plugin_id)
         contract = SUPPORTED.get(parsed.major)
         if contract is None:
             raise E.UnsupportedWitVersionError(
                 f"was built for {PACKAGE}@{parsed.version_text}; this host serves "
                 f"{supported_label()}", plugin_id=plugin_id,
-                hint="rebuild the plugin against wit/v1 or wit/v2, or update Wasmbay")
+                hint=f"rebuild the plugin against {wit_hint()}, or update Wasmbay")
         api_ty = exports[api_export].ty
         functions: tuple[str, ...] = ()
         func_types: dict[str, FuncType] = {}
@@ -262,7 +225,7 @@ class Runtime:
             raise E.MissingExportError(
                 f"{api_export} lacks {', '.join(missing)} (required by {contract.label})",
                 plugin_id=plugin_id, hint="implement every function of plugin-api")
-        for fname, want in typedcall.EXPECTED[contract.major].items():
+        for fname, want in contract.exports.items():
             fty = func_types.get(fname)
             if fty is not None:
                 got = typedcall.functype_shape(fty)
@@ -276,7 +239,7 @@ class Runtime:
                     raise E.UnknownImportError(
                         f"imports {name}, which this host does not provide",
                         import_name=name, plugin_id=plugin_id,
-                        hint="build against wit/v1 or wit/v2")
+                        hint=f"build against {contract.wit_hint}")
                 _check_release(name, p, plugin_id)
                 if p.major != contract.major:
                     raise E.UnknownImportError(
@@ -297,14 +260,14 @@ class Runtime:
             plugin_api_export=api_export, exports=tuple(exports), plugin_api_functions=functions,
             imports=imports, needs_network=needs_network, may_block=may_block)
 
-    def _check_host_import(self, name: str, ty: object, contract: ContractVersion,
+    def _check_host_import(self, name: str, ty: object, contract: Contract,
                            plugin_id: str | None) -> None:
         """Every host-api function a component imports exists here, with the contract's type."""
         if not isinstance(ty, ComponentInstanceType):
             raise E.UnknownImportError(
                 f"imports {name} as something other than an interface instance",
-                import_name=name, plugin_id=plugin_id, hint="build against wit/v1 or wit/v2")
-        expected = typedcall.EXPECTED_HOST[contract.major]
+                import_name=name, plugin_id=plugin_id, hint=f"build against {contract.wit_hint}")
+        expected = {fname: fn.shape for fname, fn in contract.host_functions.items()}
         for fname, item in ty.exports(self.engine).items():
             if not isinstance(item.ty, FuncType):
                 continue  # a type export (v2's log-level), checked through the functions
@@ -314,14 +277,14 @@ class Runtime:
                     f"imports function {fname[:80]!r} from {name}, which this host does not "
                     f"provide ({contract.label} host-api has {', '.join(expected)})",
                     import_name=f"{name}#{fname[:80]}", plugin_id=plugin_id,
-                    hint=f"rebuild it against wit/v{contract.major}: it was built against "
+                    hint=f"rebuild it against {contract.wit_hint}: it was built against "
                          "another host-api")
             got = typedcall.functype_shape(item.ty)
             if got != want:
                 raise E.SignatureMismatchError(
                     f"imports {fname} from {name} as {typedcall.func_shape_text(got)}, but "
                     f"this host provides {typedcall.func_shape_text(want)}",
-                    plugin_id=plugin_id, hint=f"rebuild it against wit/v{contract.major}")
+                    plugin_id=plugin_id, hint=f"rebuild it against {contract.wit_hint}")
 
     # --- loading ------------------------------------------------------------------------
 
@@ -331,7 +294,6 @@ class Runtime:
              max_instances: int = 4, label: str = "") -> Plugin:
         """Compile (or reuse), instantiate and initialize a plugin; returns a Plugin."""
         from .grants import Grants
-        from .plugin import Plugin  # plugin imports runtime: import late
 
         if isinstance(source, LoadedComponent):
             loaded = source
@@ -426,69 +388,6 @@ def read_component_file(path: Path, plugin_id: str | None = None, *,
     return data
 
 
-def _first_line(e: BaseException) -> str:
-    """The first line of an error (a trap's headline); messages use :func:`error_text`."""
-    text = str(e).strip()
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return text
-
-
-#: How long a wasmtime error may be in a message (its text can quote names a plugin chose).
-MAX_ERROR_TEXT = 1000
-_CAUSE_NUMBER = re.compile(r"^\d+:\s*")
-_FEATURE = re.compile(
-    r"requires? the .*feature|feature (?:is )?(?:not enabled|required|disabled)"
-    r"|support is not enabled|proposal (?:is )?not enabled|must be enabled", re.IGNORECASE)
-
-
-def error_chain(e: BaseException) -> list[str]:
-    """wasmtime's error and every cause under it, one entry each (anyhow's "Caused by")."""
-    chain: list[str] = []
-    for raw in str(e).splitlines():
-        line = raw.strip()
-        if not line or line == "Caused by:":
-            continue
-        if line.startswith(("Stack backtrace:", "wasm backtrace:")):
-            break
-        chain.append(_CAUSE_NUMBER.sub("", line))
-    return chain or [str(e).strip() or type(e).__name__]
-
-
-def error_text(e: BaseException) -> str:
-    """The whole cause chain on one line, bounded: what the user needs to see."""
-    text = ": ".join(error_chain(e))
-    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT - 1] + "…"
-
-
-def compile_error(e: BaseException, plugin_id: str | None) -> E.PluginLoadError:
-    """Map wasmtime's compile error, keeping its cause: a feature, or damage."""
-    text = error_text(e)
-    if any(_FEATURE.search(line) for line in error_chain(e)):
-        return E.UnsupportedFeatureError(
-            f"uses a component-model feature this host does not enable: {text}",
-            plugin_id=plugin_id,
-            hint="the file is well-formed but needs a newer or experimental feature (async, "
-                 "error-context, fixed-length lists...); rebuild it for the released "
-                 "component model (WASI 0.2) without that feature")
-    return E.CorruptComponentError(
-        f"not a valid component: {text}", plugin_id=plugin_id,
-        hint="the file is truncated or damaged; rebuild it or download it again")
-
-
-def signature_error(function: str, got: tuple[tuple[Any, ...], Any], contract: ContractVersion,
-                    plugin_id: str | None) -> E.SignatureMismatchError:
-    """A plugin-api function whose type is not the contract's, named with the expected WIT."""
-    want = typedcall.EXPECTED[contract.major][function]
-    wit = wit_signature(contract.major, function) or f"{function}: ..."
-    return E.SignatureMismatchError(
-        f"exports {function} as {typedcall.func_shape_text(got)}, but {contract.label} "
-        f"declares `{wit}` ({typedcall.func_shape_text(want)})", plugin_id=plugin_id,
-        hint=f"fix {function}'s signature to match wit/v{contract.major} and rebuild; "
-             "installed, every call to it would fail")
-
-
 def _check_release(name: str, parsed: ParsedName, plugin_id: str | None) -> None:
     if not parsed.is_release:
         release = ".".join(map(str, parsed.version or ()))
@@ -498,7 +397,7 @@ def _check_release(name: str, parsed: ParsedName, plugin_id: str | None) -> None
             plugin_id=plugin_id,
             hint=f"rebuild it against the released wit/v{parsed.major} "
                  f"({PACKAGE}@{release})" if parsed.major in SUPPORTED
-            else "rebuild it against wit/v1 or wit/v2")
+            else f"rebuild it against {wit_hint()}")
 
 
 def _names(names: object, limit: int = 8) -> str:

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Callable
 
 from wasmtime import WasiConfig
-from wasmtime import _ffi as ffi
 
+from . import wasmtime_internals
 from .events import EventBus, LogLevel, LogRecord
 from .grants import Grants
 from .untrusted import LIMITS
@@ -30,9 +30,8 @@ def build_wasi(grants: Grants, stdout: Callable[[bytes], None],
     for d in grants.dirs:
         wasi.preopen_dir(d.host, d.guest, fs_mutable=d.writable)
     if grants.network:
-        # Without these calls every socket operation is refused by WASI itself.
-        ffi.wasi_config_inherit_network(wasi.ptr())
-        ffi.wasi_config_allow_ip_name_lookup(wasi.ptr(), True)
+        # Without this every socket operation is refused by WASI itself.
+        wasmtime_internals.wasi_allow_network(wasi)
     wasi.stdout_custom = stdout
     wasi.stderr_custom = stderr
     return wasi

@@ -4,12 +4,15 @@ wasmtime-py's generic ``Func.__call__`` fetches and walks the function's type fr
 every call and builds ctypes objects field by field; its ``add_func`` does the same for
 every host call. Here every function of the contract gets, once per instance, a caller
 that writes the arguments straight into ``wasmtime_component_val_t`` memory (one reused
-buffer, packed with :mod:`struct`) and reads the result straight back into our plain
-values (:mod:`core.contract`). Each function's type is checked against the contract once,
-at bind time; a function with any other type gets no typed caller and the plugin falls
+buffer, packed with :mod:`struct`) and reads the result straight back into plain values
+(:mod:`core.contract`). Each function's type is checked against the contract once, at
+bind time; a function with any other type gets no typed caller and the plugin falls
 back to the generic path.
 
-This is the only module that touches wasmtime-py's internals (``_ffi``/``_bindings``).
+This module is the generic machinery: shapes, reading and writing values, callers and
+host callbacks. What each contract version's functions look like and how its values are
+lifted lives in that version's module (core.contracts.v1, v2), which this one never
+imports; the C layer is reached through core.wasmtime_internals.
 Layout used (64-bit): a val is 32 bytes, kind at 0 and the payload union at 8; strings,
 enums, lists, records and tuples are ``(size, data)`` at 8/16; an option is a pointer at 8;
 a result is ``is_ok`` at 8 and a pointer at 16; a variant is its case name at 8/16 and a
@@ -23,10 +26,9 @@ import logging
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from wasmtime import Store, WasmtimeError
-from wasmtime import _ffi as ffi
 from wasmtime.component import (
     Bool,
     EnumType,
@@ -44,61 +46,44 @@ from wasmtime.component import (
 )
 
 from . import errors as E
-from . import hostapi
-from .contract import CapabilityRequest, HealthReport, PluginMetadata, ProcessResult
+from . import wasmtime_internals as wi
+from .contract import HealthReport, PluginMetadata, ProcessResult
+
+# The value kinds and sizes, re-exported for the version modules' lifts.
+from .wasmtime_internals import BOOL as BOOL
+from .wasmtime_internals import ENTRY_SIZE as ENTRY_SIZE
+from .wasmtime_internals import ENUM as ENUM
+from .wasmtime_internals import LIST as LIST
+from .wasmtime_internals import OPTION as OPTION
+from .wasmtime_internals import RECORD as RECORD
+from .wasmtime_internals import RESULT as RESULT
+from .wasmtime_internals import STRING as STRING
+from .wasmtime_internals import TUPLE as TUPLE
+from .wasmtime_internals import VAL_SIZE as VAL_SIZE
+from .wasmtime_internals import VARIANT as VARIANT
 
 _log = logging.getLogger(__name__)
+R = TypeVar("R")
 
-# --- raw C entry points (fresh function objects: we set our own argtypes on them) -----
+_CALL = wi.func_call
+_VAL_DELETE = wi.val_delete
 
-_CALL = ffi.dll["wasmtime_component_func_call"]
-_CALL.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                  ctypes.c_void_p, ctypes.c_size_t]
-_CALL.restype = ctypes.c_void_p
-_VAL_DELETE = ffi.dll["wasmtime_component_val_delete"]
-_VAL_DELETE.argtypes = [ctypes.c_void_p]
-_VAL_DELETE.restype = None
-_VAL_NEW = ffi.dll["wasmtime_component_val_new"]
-_VAL_NEW.argtypes = [ctypes.c_void_p]
-_VAL_NEW.restype = ctypes.c_void_p
-_BYTES_NEW = ffi.dll["wasm_byte_vec_new"]
-_BYTES_NEW.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-_BYTES_NEW.restype = None
-_ERROR_NEW = ffi.dll["wasmtime_error_new"]
-_ERROR_NEW.argtypes = [ctypes.c_char_p]
-_ERROR_NEW.restype = ctypes.c_void_p
-_ADD_FUNC = ffi.dll["wasmtime_component_linker_instance_add_func"]
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_size_t, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                             ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t)
-_ADD_FUNC.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, _CALLBACK,
-                      ctypes.c_void_p, ctypes.c_void_p]
-_ADD_FUNC.restype = ctypes.c_void_p
-
-VAL_SIZE = 32
-ENTRY_SIZE = 48
-if (ctypes.sizeof(ffi.wasmtime_component_val_t) != VAL_SIZE
-        or ctypes.sizeof(ffi.wasmtime_component_valrecord_entry_t) != ENTRY_SIZE
-        or ffi.wasmtime_component_val_t.of.offset != 8):  # pragma: no cover - other ABIs
-    raise ImportError("unexpected wasmtime_component_val_t layout")
-
-BOOL = ffi.WASMTIME_COMPONENT_BOOL.value
-STRING = ffi.WASMTIME_COMPONENT_STRING.value
-LIST = ffi.WASMTIME_COMPONENT_LIST.value
-RECORD = ffi.WASMTIME_COMPONENT_RECORD.value
-TUPLE = ffi.WASMTIME_COMPONENT_TUPLE.value
-VARIANT = ffi.WASMTIME_COMPONENT_VARIANT.value
-ENUM = ffi.WASMTIME_COMPONENT_ENUM.value
-OPTION = ffi.WASMTIME_COMPONENT_OPTION.value
-RESULT = ffi.WASMTIME_COMPONENT_RESULT.value
-
-_VAL = struct.Struct("<B7xQQQ")  # kind, then the union as three words
+#: A value as read from memory: (kind, word at 8, word at 16, word at 24).
+Val = tuple[int, int, int, int]
+VAL = struct.Struct("<B7xQQQ")  # kind, then the union as three words
+_VAL = VAL
 _PAIR = struct.Struct("<B7xQQQB7xQQQ")  # two vals (a tuple<string, string>'s fields)
 _ENTRY = struct.Struct("<QQB7xQQQ")  # a record entry: name size/ptr, then its val
-_string_at = ctypes.string_at
+string_at = ctypes.string_at
+_string_at = string_at
 
 
 class ShapeError(Exception):
-    """A guest handed back a value of a kind the contract does not allow."""
+    """A guest handed back a value of a kind the contract does not allow.
+
+    An internal signal between the lifts and :meth:`_Caller.call`, never raised to a
+    caller: the call turns it into the domain error (``PluginTrapError``) there.
+    """
 
 
 # --- type shapes -------------------------------------------------------------------------
@@ -174,77 +159,68 @@ def func_shape_text(shape: tuple[tuple[Shape, ...], Shape]) -> str:
     return head if result is None else f"{head} -> {shape_text(result)}"
 
 
-_PERR: Shape = ("variant", (("invalid-input", S), ("not-configured", S), ("unavailable", S),
-                            ("internal", S)))
-_CAPABILITY: Shape = ("variant", (("fs-read", S), ("fs-write", S), ("network", None),
-                                  ("env", S)))
-#: What each function of plugin-api must look like, per contract major version.
-EXPECTED: dict[int, dict[str, tuple[tuple[Shape, ...], Shape]]] = {
-    1: {
-        "initialize": ((PAIRS,), ("result", None, S)),
-        "process": ((("record", (("input", S), ("options", PAIRS))),),
-                    ("record", (("output", S), ("success", "bool"),
-                                ("error-message", ("option", S))))),
-        "shutdown": ((), ("result", None, S)),
-        "get-metadata": ((), ("record", (("name", S), ("version", S), ("description", S)))),
-    },
-    2: {
-        "initialize": ((PAIRS,), ("result", None, _PERR)),
-        "process": ((("record", (("input", S), ("options", PAIRS),
-                                 ("request-id", ("option", S)))),),
-                    ("result", ("record", (("output", S), ("attributes", PAIRS))), _PERR)),
-        "shutdown": ((), ("result", None, _PERR)),
-        "get-metadata": ((), ("record", (("name", S), ("version", S), ("description", S),
-                                         ("capabilities", ("list", ("record", (
-                                             ("capability", _CAPABILITY),
-                                             ("reason", S)))))))),
-        "health": ((), ("record", (("status", ("enum", ("ok", "degraded", "failing"))),
-                                   ("detail", ("option", S))))),
-    },
-}
-
-_HOST_RESULT: Shape = ("result", None, S)
-#: What each host-api function a plugin may import must look like, per major version.
-EXPECTED_HOST: dict[int, dict[str, tuple[tuple[Shape, ...], Shape]]] = {
-    1: {
-        "log-message": ((S, S), _HOST_RESULT),
-        "get-config": ((S,), ("option", S)),
-        "emit-event": ((S, S), _HOST_RESULT),
-    },
-    2: {
-        "log": ((("enum", ("trace", "debug", "info", "warn", "error")), S), None),
-        "get-config": ((S,), ("option", S)),
-        "emit-event": ((S, S), _HOST_RESULT),
-    },
-}
+FuncShape = tuple[tuple[Shape, ...], Shape]
 
 
-# --- reading vals --------------------------------------------------------------------------
+class HostFunction(NamedTuple):
+    """A host-api function: the Python implementation and the WIT type it is bound with.
+
+    ``impl`` takes wasmtime-py ``add_func``'s arguments (a store, then the WIT arguments)
+    and returns the WIT result; ``shape`` says how the typed callback converts both.
+    """
+
+    impl: Callable[..., Any]
+    shape: FuncShape
 
 
-def _text(kind: int, size: int, ptr: int) -> str:
+class ContractTypes(Protocol):
+    """What the typed path needs of one contract version (a core.contracts.Contract)."""
+
+    @property
+    def major(self) -> int: ...
+    @property
+    def exports(self) -> Mapping[str, FuncShape]: ...
+    @property
+    def host_functions(self) -> Mapping[str, HostFunction]: ...
+    @property
+    def lift_error(self) -> Callable[[Val], str | None]: ...
+    @property
+    def lift_process(self) -> Callable[[Val], ProcessResult]: ...
+    @property
+    def lift_metadata(self) -> Callable[[Val], PluginMetadata]: ...
+    @property
+    def lift_health(self) -> Callable[[Val], HealthReport] | None: ...
+
+
+# --- reading vals (the primitives the version modules lift with) ---------------------------
+
+
+def read_text(kind: int, size: int, ptr: int) -> str:
+    """A string (or enum case name) val's text."""
     if kind != STRING and kind != ENUM:
         raise ShapeError(f"expected a string, got value kind {kind}")
     return _string_at(ptr, size).decode() if size else ""
 
 
-def _opt_text(kind: int, ptr: int) -> str | None:
+def read_opt_text(kind: int, ptr: int) -> str | None:
+    """An ``option<string>`` val's text or None."""
     if kind != OPTION:
         raise ShapeError(f"expected an option, got value kind {kind}")
     if not ptr:
         return None
     k, size, data, _ = _VAL.unpack(_string_at(ptr, VAL_SIZE))
-    return _text(k, size, data)
+    return read_text(k, size, data)
 
 
-def _entries(kind: int, size: int, ptr: int, n: int) -> list[tuple[int, int, int, int]]:
+def read_entries(kind: int, size: int, ptr: int, n: int) -> list[Val]:
     """The vals of a record's ``n`` fields as (kind, word8, word16, word24)."""
     if kind != RECORD or size != n:
         raise ShapeError(f"expected a record of {n} fields, got kind {kind} with {size}")
     return [e[2:] for e in _ENTRY.iter_unpack(_string_at(ptr, ENTRY_SIZE * n))]
 
 
-def _pairs(kind: int, size: int, ptr: int) -> tuple[tuple[str, str], ...]:
+def read_pairs(kind: int, size: int, ptr: int) -> tuple[tuple[str, str], ...]:
+    """A ``list<tuple<string, string>>`` val's pairs."""
     if kind != LIST:
         raise ShapeError(f"expected a list, got value kind {kind}")
     if not size:
@@ -254,11 +230,11 @@ def _pairs(kind: int, size: int, ptr: int) -> tuple[tuple[str, str], ...]:
         if k != TUPLE or n != 2:
             raise ShapeError("expected a tuple of two strings")
         k1, s1, p1, _, k2, s2, p2, _ = _PAIR.unpack(_string_at(data, 2 * VAL_SIZE))
-        out.append((_text(k1, s1, p1), _text(k2, s2, p2)))
+        out.append((read_text(k1, s1, p1), read_text(k2, s2, p2)))
     return tuple(out)
 
 
-def _variant_text(ptr: int) -> tuple[str, str | None]:
+def read_variant_text(ptr: int) -> tuple[str, str | None]:
     """(case name, payload text or None) of the variant val at ``ptr``."""
     kind, nsize, nptr, payload = _VAL.unpack(_string_at(ptr, VAL_SIZE))
     if kind != VARIANT:
@@ -267,11 +243,11 @@ def _variant_text(ptr: int) -> tuple[str, str | None]:
     if not payload:
         return tag, None
     k, size, data, _ = _VAL.unpack(_string_at(payload, VAL_SIZE))
-    return tag, _text(k, size, data)
+    return tag, read_text(k, size, data)
 
 
-def _result_error(val: tuple[int, int, int, int], major: int) -> str | None:
-    """``result<_, string>`` (v1) or ``result<_, plugin-error>`` (v2): None or the error."""
+def read_result_error(val: Val) -> int | None:
+    """A ``result<_, E>`` val: None when ok, else the address of its error val."""
     kind, ok, ptr, _ = val
     if kind != RESULT:
         raise ShapeError(f"expected a result, got value kind {kind}")
@@ -279,11 +255,7 @@ def _result_error(val: tuple[int, int, int, int], major: int) -> str | None:
         return None
     if not ptr:
         raise ShapeError("error result without a payload")
-    if major == 1:
-        k, size, data, _ = _VAL.unpack(_string_at(ptr, VAL_SIZE))
-        return _text(k, size, data)
-    tag, payload = _variant_text(ptr)
-    return f"{tag}: {payload}"
+    return ptr
 
 
 # --- calling --------------------------------------------------------------------------------
@@ -343,26 +315,27 @@ _NAME_ADDR = {name: (len(name), ctypes.addressof(buf)) for name, buf in _NAMES.i
 class _Caller:
     """Calls one export function with pre-lowered arguments, and frees its result."""
 
-    def __init__(self, store: Store, func: Func, name: str) -> None:
+    def __init__(self, store: Store, func: Func, name: str, major: int) -> None:
         self.name = name
         self._keep = (store, func)
-        self._func = ctypes.addressof(func._func)
-        self._ctx = ctypes.cast(store._context(), ctypes.c_void_p).value
-        self._result = ffi.wasmtime_component_val_t()  # zeroed: a valid bool(false)
+        self._func = wi.func_address(func)
+        self._ctx = wi.store_context(store)
+        self._result = wi.ComponentVal()  # zeroed: a valid bool(false)
         self._res = ctypes.addressof(self._result)
+        self._major = major
         self.arena = _Arena()
 
-    def call(self, args: int, nargs: int, lift: Callable[[tuple[int, int, int, int]], Any],
-             ) -> Any:
+    def call(self, args: int, nargs: int, lift: Callable[[Val], Any]) -> Any:
         res = self._res
         err = _CALL(self._func, self._ctx, args, nargs, res, 1)
         if err:
-            raise WasmtimeError._from_ptr(ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t)))
+            wi.raise_error(err)
         try:
             return lift(_VAL.unpack(_string_at(res, VAL_SIZE)))
         except ShapeError as e:
             raise E.PluginTrapError(f"{self.name} returned a value outside the contract: {e}",
-                                    hint="rebuild the plugin against wit/v1 or wit/v2") from None
+                                    hint=f"rebuild the plugin against wit/v{self._major}",
+                                    ) from None
         finally:
             _VAL_DELETE(res)
             ctypes.memset(res, 0, VAL_SIZE)
@@ -382,10 +355,14 @@ class ContractCallers:
     mismatched: tuple[str, ...] = ()
 
 
-def bind(store: Store, funcs: Mapping[str, Func], major: int) -> ContractCallers:
-    """Check each function's type once and build a typed caller for those that match."""
-    out = ContractCallers(major)
-    expected = EXPECTED.get(major, {})
+def bind(store: Store, funcs: Mapping[str, Func], contract: ContractTypes) -> ContractCallers:
+    """Check each function's type once and build a typed caller for those that match.
+
+    The shapes and lifts are ``contract``'s (its version module's); what is lowered and
+    called is the same for every version.
+    """
+    out = ContractCallers(contract.major)
+    expected = contract.exports
     mismatched = []
     for name, func in funcs.items():
         want = expected.get(name)
@@ -399,27 +376,24 @@ def bind(store: Store, funcs: Mapping[str, Func], major: int) -> ContractCallers
         if got != want:
             mismatched.append(name)
             continue
-        caller = _Caller(store, func, name)
+        caller = _Caller(store, func, name, contract.major)
         if name == "initialize":
-            out.initialize = _make_initialize(caller, major)
+            out.initialize = _make_initialize(caller, contract.lift_error)
         elif name == "process":
-            out.process = _make_process(caller, major)
+            out.process = _make_process(caller, contract.lift_process, want)
         elif name == "shutdown":
-            out.shutdown = _make_shutdown(caller, major)
+            out.shutdown = _make_nullary(caller, contract.lift_error)
         elif name == "get-metadata":
-            out.get_metadata = _make_get_metadata(caller, major)
-        elif name == "health":
-            out.health = _make_health(caller)
+            out.get_metadata = _make_nullary(caller, contract.lift_metadata)
+        elif name == "health" and contract.lift_health is not None:
+            out.health = _make_nullary(caller, contract.lift_health)
     out.mismatched = tuple(mismatched)
     return out
 
 
-def _make_initialize(caller: _Caller, major: int) -> Callable[[Sequence[tuple[str, str]]],
-                                                               str | None]:
+def _make_initialize(caller: _Caller, lift: Callable[[Val], str | None],
+                     ) -> Callable[[Sequence[tuple[str, str]]], str | None]:
     arena, call = caller.arena, caller.call
-
-    def lift(val: tuple[int, int, int, int]) -> str | None:
-        return _result_error(val, major)
 
     def initialize(config: Sequence[tuple[str, str]]) -> str | None:
         enc, size = _pairs_size(config)
@@ -433,44 +407,35 @@ def _make_initialize(caller: _Caller, major: int) -> Callable[[Sequence[tuple[st
     return initialize
 
 
-def _make_shutdown(caller: _Caller, major: int) -> Callable[[], str | None]:
+def _make_nullary(caller: _Caller, lift: Callable[[Val], R]) -> Callable[[], R]:
     call = caller.call
 
-    def lift(val: tuple[int, int, int, int]) -> str | None:
-        return _result_error(val, major)
-
-    def shutdown() -> str | None:
+    def nullary() -> R:
         return call(0, 0, lift)  # type: ignore[no-any-return]
 
-    return shutdown
+    return nullary
 
 
-def _lift_response_v1(val: tuple[int, int, int, int]) -> ProcessResult:
-    (ko, so, po, _), (kb, b, _, _), (ke, pe, _, _) = _entries(val[0], val[1], val[2], 3)
-    if kb != BOOL:
-        raise ShapeError(f"expected a bool, got value kind {kb}")
-    return ProcessResult(output=_text(ko, so, po), success=bool(b & 0xFF),
-                         error=_opt_text(ke, pe))
+#: The process request records the typed lowering writes: their field names, in order.
+_REQUEST_FIELDS = (("input", "options"), ("input", "options", "request-id"))
 
 
-def _lift_response_v2(val: tuple[int, int, int, int]) -> ProcessResult:
-    kind, ok, ptr, _ = val
-    if kind != RESULT or not ptr:
-        raise ShapeError(f"expected a result with a payload, got value kind {kind}")
-    if ok & 0xFF:
-        rec = _VAL.unpack(_string_at(ptr, VAL_SIZE))
-        (ko, so, po, _), (ka, sa, pa, _) = _entries(rec[0], rec[1], rec[2], 2)
-        return ProcessResult(output=_text(ko, so, po), success=True,
-                             attributes=_pairs(ka, sa, pa))
-    tag, payload = _variant_text(ptr)
-    return ProcessResult(output="", success=False, error=f"{tag}: {payload}", error_kind=tag)
+def _make_process(caller: _Caller, lift: Callable[[Val], ProcessResult], shape: FuncShape,
+                  ) -> Callable[[str, Sequence[tuple[str, str]], str | None],
+                                ProcessResult] | None:
+    """Lower ``record { input: string, options: pairs[, request-id: option<string>] }``.
 
-
-def _make_process(caller: _Caller, major: int) -> Callable[
-        [str, Sequence[tuple[str, str]], str | None], ProcessResult]:
+    The record's fields come from the version's expected shape; a shape with other fields
+    gets no typed caller (the generic path serves it).
+    """
+    params, _ = shape
+    request = params[0] if len(params) == 1 else None
+    fields = (tuple(n for n, _ in request[1])
+              if isinstance(request, tuple) and request[0] == "record" else ())
+    if fields not in _REQUEST_FIELDS:  # pragma: no cover - a future version's request
+        return None
     arena, call = caller.arena, caller.call
-    nfields = 3 if major >= 2 else 2
-    lift = _lift_response_v2 if major >= 2 else _lift_response_v1
+    nfields = len(fields)
     n_input, a_input = _NAME_ADDR["input"]
     n_options, a_options = _NAME_ADDR["options"]
     n_rid, a_rid = _NAME_ADDR["request-id"]
@@ -507,142 +472,86 @@ def _make_process(caller: _Caller, major: int) -> Callable[
     return process
 
 
-def _make_get_metadata(caller: _Caller, major: int) -> Callable[[], PluginMetadata]:
-    call = caller.call
-
-    def lift_v1(val: tuple[int, int, int, int]) -> PluginMetadata:
-        (k1, s1, p1, _), (k2, s2, p2, _), (k3, s3, p3, _) = _entries(val[0], val[1], val[2], 3)
-        return PluginMetadata(_text(k1, s1, p1), _text(k2, s2, p2), _text(k3, s3, p3))
-
-    def lift_v2(val: tuple[int, int, int, int]) -> PluginMetadata:
-        (k1, s1, p1, _), (k2, s2, p2, _), (k3, s3, p3, _), (kc, sc, pc, _) = _entries(
-            val[0], val[1], val[2], 4)
-        if kc != LIST:
-            raise ShapeError(f"expected a list, got value kind {kc}")
-        caps = []
-        if sc:
-            for rec in _VAL.iter_unpack(_string_at(pc, VAL_SIZE * sc)):
-                (kv, _s, _p, _), (kr, sr, pr, _) = _entries(rec[0], rec[1], rec[2], 2)
-                if kv != VARIANT:
-                    raise ShapeError(f"expected a variant, got value kind {kv}")
-                tag, payload = _variant_text(rec[2] + 16)  # entry 0's val
-                caps.append(CapabilityRequest(tag, payload or "", _text(kr, sr, pr)))
-        return PluginMetadata(_text(k1, s1, p1), _text(k2, s2, p2), _text(k3, s3, p3),
-                              tuple(caps))
-
-    lift = lift_v2 if major >= 2 else lift_v1
-
-    def get_metadata() -> PluginMetadata:
-        return call(0, 0, lift)  # type: ignore[no-any-return]
-
-    return get_metadata
-
-
-def _make_health(caller: _Caller) -> Callable[[], HealthReport]:
-    call = caller.call
-
-    def lift(val: tuple[int, int, int, int]) -> HealthReport:
-        (ks, ss, ps, _), (kd, pd, _, _) = _entries(val[0], val[1], val[2], 2)
-        if ks != ENUM:
-            raise ShapeError(f"expected an enum, got value kind {ks}")
-        return HealthReport(_text(ks, ss, ps), _opt_text(kd, pd))
-
-    def health() -> HealthReport:
-        return call(0, 0, lift)  # type: ignore[no-any-return]
-
-    return health
-
-
 # --- host functions -------------------------------------------------------------------------
 
 _OK_EMPTY = _VAL.pack(RESULT, 1, 0, 0)  # result<_, E>: ok with no payload
 _NONE = _VAL.pack(OPTION, 0, 0, 0)
 
 
-def _new_string_val(text: str) -> int:
-    """A heap val holding ``text``, owned by wasmtime once handed over."""
-    data = text.encode()
-    val = ffi.wasmtime_component_val_t()
-    val.kind = STRING
-    _BYTES_NEW(ctypes.addressof(val) + 8, len(data), data)
-    ptr = _VAL_NEW(ctypes.addressof(val))
-    if not ptr:  # pragma: no cover - allocation failure
-        raise MemoryError("wasmtime_component_val_new failed")
-    return int(ptr)
-
-
 def _write_result_error(results: int, value: str | None) -> None:
     if value is None:
         ctypes.memmove(results, _OK_EMPTY, VAL_SIZE)
     else:
-        ctypes.memmove(results, _VAL.pack(RESULT, 0, _new_string_val(value), 0), VAL_SIZE)
+        ctypes.memmove(results, _VAL.pack(RESULT, 0, wi.new_string_val(value), 0), VAL_SIZE)
 
 
 def _write_option_string(results: int, value: str | None) -> None:
     if value is None:
         ctypes.memmove(results, _NONE, VAL_SIZE)
     else:
-        ctypes.memmove(results, _VAL.pack(OPTION, _new_string_val(value), 0, 0), VAL_SIZE)
+        ctypes.memmove(results, _VAL.pack(OPTION, wi.new_string_val(value), 0, 0), VAL_SIZE)
 
 
-#: How each host function's result is written, by the WIT of every contract version.
-_RESULT_WRITERS: dict[str, Callable[[int, Any], None] | None] = {
-    "log-message": _write_result_error,  # result<_, string>
-    "emit-event": _write_result_error,  # result<_, string>
-    "get-config": _write_option_string,  # option<string>
-    "log": None,  # no result
+#: How a host function's result is written, by its WIT result type.
+_RESULT_WRITERS: dict[Shape, Callable[[int, Any], None]] = {
+    ("result", None, S): _write_result_error,
+    ("option", S): _write_option_string,
 }
 _TWO_ARGS = struct.Struct("<B7xQQ8xB7xQQ8x")
 
 
-def _error_pointer(message: str) -> int:
-    return int(_ERROR_NEW(message.encode("utf-8", "replace")) or 0)
+def _is_text(shape: Shape) -> bool:
+    return shape == S or (isinstance(shape, tuple) and shape[0] == "enum")
 
 
-def _make_host_callback(name: str, fn: Callable[..., Any]) -> Any:
-    """A C callback for host function ``name`` (string/enum args, known result type)."""
-    writer = _RESULT_WRITERS[name]
+def _make_host_callback(name: str, fn: HostFunction) -> Any:
+    """A C callback for host function ``name`` (1 or 2 string/enum args, known result).
+
+    None for any other type: wasmtime-py's generic ``add_func`` then serves it.
+    """
+    params, result = fn.shape
+    writer = None if result is None else _RESULT_WRITERS.get(result)
+    if (result is not None and writer is None) or len(params) not in (1, 2) \
+            or not all(_is_text(p) for p in params):
+        return None
+    impl = fn.impl
     want_results = 0 if writer is None else 1
 
     def callback(_data: int, _ctx: int, _ty: int, args: int, nargs: int, results: int,
                  nresults: int) -> int:
         try:  # nothing may unwind into C: every failure becomes a trap with a message
             if nresults != want_results:
-                return _error_pointer(f"host function {name}: unexpected result count")
+                return wi.error_pointer(f"host function {name}: unexpected result count")
             if nargs == 2:
                 k1, s1, p1, k2, s2, p2 = _TWO_ARGS.unpack(_string_at(args, 2 * VAL_SIZE))
-                value = fn(None, _text(k1, s1, p1), _text(k2, s2, p2))
+                value = impl(None, read_text(k1, s1, p1), read_text(k2, s2, p2))
             elif nargs == 1:
                 k1, s1, p1, _ = _VAL.unpack(_string_at(args, VAL_SIZE))
-                value = fn(None, _text(k1, s1, p1))
+                value = impl(None, read_text(k1, s1, p1))
             else:
-                return _error_pointer(f"host function {name}: unexpected argument count")
+                return wi.error_pointer(f"host function {name}: unexpected argument count")
             if writer is not None:
                 writer(results, value)
             return 0
         except BaseException as e:
             _log.error("host function %s failed: %r", name, e)
-            return _error_pointer(f"python exception in host function {name}: {e!r}")
+            return wi.error_pointer(f"python exception in host function {name}: {e!r}")
 
-    return _CALLBACK(callback)
+    return wi.HostCallback(callback)
 
 
 #: Callbacks stay referenced for the life of the process (the linkers hold raw pointers).
 _HOST_CALLBACKS: dict[tuple[int, str], Any] = {}
 
 
-def add_host_functions(inst: LinkerInstance, major: int) -> None:
-    """Define host-api of contract ``major`` in ``inst`` with typed C callbacks."""
-    for name, fn in hostapi.HOST_FUNCTIONS[major].items():
-        cb = _HOST_CALLBACKS.get((major, name))
-        if cb is None:
-            cb = _HOST_CALLBACKS[(major, name)] = _make_host_callback(name, fn)
-        raw = name.encode()
-        inst._assert_not_locked()
-        err = _ADD_FUNC(ctypes.cast(inst.ptr(), ctypes.c_void_p), raw, len(raw), cb, None, None)
-        if err:
-            raise WasmtimeError._from_ptr(ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t)))
-
-
-__all__ = ["ContractCallers", "ShapeError", "add_host_functions", "bind", "func_shape",
-           "shape_of"]
+def add_host_functions(inst: LinkerInstance, contract: ContractTypes) -> None:
+    """Define ``contract``'s host-api in ``inst`` with typed C callbacks."""
+    for name, fn in contract.host_functions.items():
+        key = (contract.major, name)
+        if key not in _HOST_CALLBACKS:
+            _HOST_CALLBACKS[key] = _make_host_callback(name, fn)
+        cb = _HOST_CALLBACKS[key]
+        if cb is None:  # a type the typed callbacks do not know
+            inst.add_func(name, fn.impl)
+        else:
+            wi.linker_add_func(inst, name, cb)

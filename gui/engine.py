@@ -1,16 +1,23 @@
-"""The plugin manager in a worker thread, spoken to through signals carrying plain data.
+"""The plugin manager in a worker thread, spoken to through typed calls and plain data.
 
-:class:`Engine` lives on the GUI thread and is all widgets see: its methods post a
-command, its signals deliver snapshots, results, events and failures. Behind it an
-:class:`EngineWorker` is moved to a ``QThread``; it creates the manager there, runs
-commands one after another (compile, instantiate, re-sandbox), and turns every
-exception into a :class:`Failure` value, so nothing raised in the engine crosses threads.
+:class:`Engine` lives on the GUI thread and is all widgets see. It has one way to ask
+something of the manager: ``engine.run(lambda b: b.install, offer, caps)`` runs that
+:class:`~.backend.Backend` method on the engine thread (mypy checks the arguments against
+the method; there are no command strings and no lookup by name). The answer comes back on
+the GUI thread, to the :class:`Pending`'s callbacks and then as ``done`` or ``failed``.
+An :class:`EngineWorker`, moved to a ``QThread``, creates the backend there, runs the
+calls one after another (compile, instantiate, re-sandbox), and turns every exception
+into an error string, so nothing raised in the engine crosses threads.
+
+Everything reaches the worker the same way: ``_post`` carries a bound method of the
+worker, and Qt queues it to the engine thread (superqt's ``ensure_object_thread`` idea,
+without the decorator).
 
 Three things deliberately bypass the worker's queue, because the worker may be busy
 compiling for seconds: log records go straight into a bounded :class:`LogBuffer`;
 manager events (loading progress, swaps, rollbacks) are re-emitted from whichever thread
 published them (Qt queues them to the GUI); and ``call`` runs on a small pool, so a
-Try-it request is never stuck behind a compile.
+slow Try-it request does not hold up the calls queued after it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import logging
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
@@ -27,7 +36,7 @@ from wasmbay.core.events import Event, LogRecord
 
 from .backend import Backend, open_backend
 from .logmodel import LogBuffer
-from .snapshots import CallResult, Failure
+from .snapshots import CallResult, Failure, InstallOffer
 
 _log = logging.getLogger(__name__)
 
@@ -35,18 +44,63 @@ _log = logging.getLogger(__name__)
 POLL_MS = 500
 
 BackendFactory = Callable[[], Backend]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One verb to run on the engine thread; ``verb`` picks the method off the backend."""
+
+    ticket: int
+    label: str  # the verb's name, for done/failed and the status line
+    plugin_id: str
+    verb: Callable[[Backend], Callable[..., Any]]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    job: _Job
+    result: Any = None
+    error: str | None = None  # a domain error, as the text the user reads
+
+
+class Pending(Generic[R]):
+    """The answer to one :meth:`Engine.run`; its callbacks run on the GUI thread.
+
+    Set them right after ``run`` returns: the answer is queued to the GUI thread's event
+    loop, so it cannot arrive before the code that made the call has returned.
+    """
+
+    __slots__ = ("label", "on_done", "on_failed", "plugin_id")
+
+    def __init__(self, label: str, plugin_id: str) -> None:
+        self.label = label
+        self.plugin_id = plugin_id
+        self.on_done: Callable[[R], object] | None = None
+        self.on_failed: Callable[[Failure], None] | None = None
+
+    def then(self, on_done: Callable[[R], object] | None = None,
+             on_failed: Callable[[Failure], None] | None = None) -> Pending[R]:
+        self.on_done, self.on_failed = on_done, on_failed
+        return self
+
+
+def verb_name(verb: Callable[[Backend], Callable[..., Any]]) -> str:
+    """The verb's name, read off the protocol itself (the backend may not exist yet)."""
+    return str(verb(cast(Backend, Backend)).__name__)
 
 
 class EngineWorker(QObject):
     """Owns the backend (the plugin manager); lives in the engine thread."""
 
     snapshots = Signal(object)  # list[PluginSnapshot]: every plugin, fresh
-    snapshot = Signal(object)  # PluginSnapshot: one plugin changed
-    removed = Signal(str)
     event = Signal(object)  # a manager Event (plain frozen dataclass)
-    done = Signal(str, str, object)  # command, plugin id, result (plain data)
+    answered = Signal(object)  # _Answer
     callDone = Signal(object)  # CallResult
-    failed = Signal(object)  # Failure
+    failed = Signal(object)  # Failure outside any call: the manager could not start
     ready = Signal()
     stopped = Signal()
 
@@ -58,6 +112,11 @@ class EngineWorker(QObject):
         self._pool: ThreadPoolExecutor | None = None
         self._timer: QTimer | None = None
         self._unsubscribe: Callable[[], None] | None = None
+
+    @Slot(object)
+    def perform(self, method: Callable[[], None]) -> None:
+        """Run one posted bound method of this worker (we are on the engine thread)."""
+        method()
 
     # --- life cycle (runs in the engine thread) -----------------------------------------
 
@@ -78,9 +137,8 @@ class EngineWorker(QObject):
         self._timer.start()
         self.poll()
         self.ready.emit()
-        self.run("load_all", ())
+        self.run(_Job(0, verb_name(_load_all), "", _load_all, (), {}))
 
-    @Slot()
     def stop(self) -> None:
         """Shut every plugin down (their ``shutdown`` runs), then end the thread."""
         if self._timer is not None:
@@ -118,37 +176,30 @@ class EngineWorker(QObject):
         except Exception:
             _log.exception("reading plugin state failed")
 
-    # --- commands (queued to the engine thread) -----------------------------------------
+    # --- calls (posted to the engine thread) --------------------------------------------
 
-    @Slot(str, object)
-    def run(self, command: str, args: Any) -> None:
+    def run(self, job: _Job) -> None:
         backend = self.backend
-        pid = str(args[0]) if args else ""
         if backend is None:
-            self.failed.emit(Failure(command, pid, "the plugin manager is not running"))
-            return
-        if command == "call":
-            if self._pool is not None:
-                self._pool.submit(self._call, backend, *args)
+            self.answered.emit(_Answer(job, error="the plugin manager is not running"))
             return
         try:
-            result = getattr(backend, command)(*args)
+            result = job.verb(backend)(*job.args, **job.kwargs)
         except Exception as e:
-            _log.debug("command %s failed:\n%s", command, traceback.format_exc())
-            self.failed.emit(Failure(command, pid, _message(e)))
+            _log.debug("%s failed:\n%s", job.label, traceback.format_exc())
+            self.answered.emit(_Answer(job, error=_message(e)))
         else:
-            self.done.emit(command, pid, result)
+            self.answered.emit(_Answer(job, result))
         finally:
-            self._refresh()
+            self.poll()
 
-    def _refresh(self) -> None:
+    def call(self, pid: str, text: str, options: list[tuple[str, str]],
+             request_id: str) -> None:
         backend = self.backend
         if backend is None:
-            return
-        try:
-            self.snapshots.emit(backend.snapshots())
-        except Exception:
-            _log.exception("reading plugin state failed")
+            self.failed.emit(Failure("call", pid, "the plugin manager is not running"))
+        elif self._pool is not None:
+            self._pool.submit(self._call, backend, pid, text, options, request_id)
 
     def _call(self, backend: Backend, pid: str, text: str,
               options: list[tuple[str, str]], request_id: str) -> None:
@@ -163,25 +214,27 @@ class EngineWorker(QObject):
             self.callDone.emit(CallResult(pid, request_id, result))
 
 
+def _load_all(backend: Backend) -> Callable[[], None]:
+    return backend.load_all
+
+
 def _message(e: BaseException) -> str:
     text = str(e)
     return text if text else type(e).__name__
 
 
 class Engine(QObject):
-    """The GUI thread's handle on the engine: methods post commands, signals answer."""
+    """The GUI thread's handle on the engine: ``run`` posts a call, signals answer."""
 
     snapshots = Signal(object)
-    removed = Signal(str)
     event = Signal(object)
-    done = Signal(str, str, object)
+    done = Signal(str, str, object)  # verb name, plugin id, result (plain data)
     callDone = Signal(object)
     failed = Signal(object)
     ready = Signal()
     stopped = Signal()
 
-    _command = Signal(str, object)
-    _stop = Signal()
+    _post = Signal(object)  # a bound method of the worker, run on the engine thread
 
     def __init__(self, factory: BackendFactory | None = None, logs: LogBuffer | None = None,
                  parent: QObject | None = None) -> None:
@@ -192,14 +245,15 @@ class Engine(QObject):
         self.worker = EngineWorker(factory or open_backend, self.logs)
         self.worker.moveToThread(self.thread_)
         self.thread_.started.connect(self.worker.start)
-        self._command.connect(self.worker.run)
-        self._stop.connect(self.worker.stop)
+        self._post.connect(self.worker.perform)
         w = self.worker
-        for mine, theirs in ((self.snapshots, w.snapshots), (self.removed, w.removed),
-                             (self.event, w.event), (self.done, w.done),
+        for mine, theirs in ((self.snapshots, w.snapshots), (self.event, w.event),
                              (self.callDone, w.callDone), (self.failed, w.failed),
                              (self.ready, w.ready), (self.stopped, w.stopped)):
             theirs.connect(mine)
+        w.answered.connect(self._answered)
+        self._pending: dict[int, Pending[Any]] = {}
+        self._tickets = 0
         self._running = False
 
     def start(self) -> None:
@@ -216,65 +270,52 @@ class Engine(QObject):
         if not self._running:
             return True
         self._running = False
-        self._stop.emit()
+        self._post.emit(self.worker.stop)
         ok = self.thread_.wait(timeout_ms)
         if not ok:
             _log.error("the engine thread did not end within %d ms", timeout_ms)
         return bool(ok)
 
-    def send(self, command: str, *args: Any) -> None:
-        """Post ``command(*args)`` to the worker; the answer comes as done or failed."""
-        self._command.emit(command, args)
+    # --- the one call path --------------------------------------------------------------
 
-    # --- commands, spelled out for readability ------------------------------------------
+    def run(self, verb: Callable[[Backend], Callable[P, R]], *args: P.args,
+            **kwargs: P.kwargs) -> Pending[R]:
+        """Run ``verb(backend)(*args, **kwargs)`` on the engine thread.
 
-    def preview(self, path: str) -> None:
-        self.send("preview", path)
-
-    def install(self, path: str, capabilities: list[str], plugin_id: str = "",
-                accept_publisher_change: bool = False, allow_downgrade: bool = False) -> None:
-        self.send("install", path, capabilities, plugin_id, accept_publisher_change,
-                  allow_downgrade)
-
-    def install_samples(self) -> None:
-        self.send("install_samples")
-
-    def uninstall(self, plugin_id: str) -> None:
-        self.send("uninstall", plugin_id)
-
-    def set_enabled(self, plugin_id: str, enabled: bool) -> None:
-        self.send("enable" if enabled else "disable", plugin_id)
-
-    def reload(self, plugin_id: str) -> None:
-        self.send("reload", plugin_id)
-
-    def set_grants(self, plugin_id: str, grants: Any) -> None:
-        self.send("set_grants", plugin_id, grants)
-
-    def set_config(self, plugin_id: str, key: str, value: str, secret: bool) -> None:
-        self.send("set_config", plugin_id, key, value, secret)
-
-    def remove_config(self, plugin_id: str, key: str) -> None:
-        self.send("remove_config", plugin_id, key)
+        ``verb`` picks a Backend method, e.g. ``lambda b: b.promote``; it is applied to
+        the backend on the engine thread, so the GUI never holds the backend itself.
+        """
+        self._tickets += 1
+        first = args[0] if args else ""
+        pid = first.plugin_id if isinstance(first, InstallOffer) else str(first)
+        pending: Pending[R] = Pending(verb_name(verb), pid)
+        self._pending[self._tickets] = pending
+        self._post.emit(partial(self.worker.run, _Job(self._tickets, pending.label, pid,
+                                                      verb, args, dict(kwargs))))
+        return pending
 
     def call(self, plugin_id: str, text: str, options: list[tuple[str, str]],
              request_id: str) -> None:
-        self.send("call", plugin_id, text, list(options), request_id)
-
-    def start_canary(self, plugin_id: str, path: str, percent: int) -> None:
-        self.send("start_canary", plugin_id, path, percent)
-
-    def set_canary_percent(self, plugin_id: str, percent: int) -> None:
-        self.send("set_canary_percent", plugin_id, percent)
-
-    def promote(self, plugin_id: str) -> None:
-        self.send("promote", plugin_id)
-
-    def rollback(self, plugin_id: str) -> None:
-        self.send("rollback", plugin_id)
-
-    def set_rollback_threshold(self, plugin_id: str, error_rate: float) -> None:
-        self.send("set_rollback_threshold", plugin_id, error_rate)
+        """Try-it: ``Backend.call`` on the call pool; the answer comes as ``callDone``."""
+        self._post.emit(partial(self.worker.call, plugin_id, text, list(options), request_id))
 
     def refresh(self) -> None:
-        self.send("noop")
+        """Ask for fresh snapshots now rather than at the next poll."""
+        self._post.emit(self.worker.poll)
+
+    def _answered(self, answer: _Answer) -> None:
+        job = answer.job
+        pending = self._pending.pop(job.ticket, None)
+        if answer.error is None:
+            try:
+                if pending is not None and pending.on_done is not None:
+                    pending.on_done(answer.result)
+            finally:
+                self.done.emit(job.label, job.plugin_id, answer.result)
+        else:
+            failure = Failure(job.label, job.plugin_id, answer.error)
+            try:
+                if pending is not None and pending.on_failed is not None:
+                    pending.on_failed(failure)
+            finally:
+                self.failed.emit(failure)

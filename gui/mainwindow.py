@@ -1,7 +1,7 @@
 """The main window: plugin table, detail panes, live logs, toolbar and drag-and-drop.
 
-The window holds no plugin logic. It turns user actions into :class:`Engine` commands
-and shows the snapshots, events and failures the engine sends back.
+The window holds no plugin logic. It turns user actions into typed :class:`Backend`
+calls through ``engine.run`` and shows the snapshots, events and failures that come back.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +40,17 @@ from PySide6.QtWidgets import (
 )
 
 from wasmbay.core.events import Event, LogLevel, LogRecord
+from wasmbay.core.manager_events import CanaryRolledBack, PluginFailed, PluginLoading
 from wasmbay.core.paths import AppDirs
 from wasmbay.core.untrusted import escape, shown
 
 from . import dialogs
-from .engine import Engine
+from .backend import Backend
+from .engine import Engine, Pending
 from .logmodel import LogModel
 from .pluginmodel import Column, IdRole, PluginFilterProxy, PluginTableModel, StateDelegate
 from .resources import app_icon
-from .snapshots import DISABLED, FAILED, LOADING, Failure, InstallPreview, PluginSnapshot
+from .snapshots import DISABLED, FAILED, LOADING, Failure, InstallOffer, PluginSnapshot
 from .widgets.config import ConfigPane
 from .widgets.consent import ConsentDialog
 from .widgets.logs import LogsPane
@@ -168,7 +172,7 @@ class MainWindow(QMainWindow):
         self.act_toggle = action("Disable", self.toggle_selected, "Ctrl+E")
         self.act_reload = action("Reload", self.reload_selected, QKeySequence.StandardKey.Refresh)
         self.act_folder = action("Open data folder", self.open_data_folder, "Ctrl+Shift+D")
-        self.act_canary = action("Start canary…", self.versions._on_start, "Ctrl+Shift+C")
+        self.act_canary = action("Start canary…", self.versions.choose_canary, "Ctrl+Shift+C")
         self.act_find = action("Find", lambda: self.search.setFocus(),
                                QKeySequence.StandardKey.Find)
         self.act_samples = action("Install sample plugins", self.install_samples)
@@ -199,20 +203,37 @@ class MainWindow(QMainWindow):
         e = self.engine
         e.snapshots.connect(self.on_snapshots)
         e.event.connect(self.on_event)
-        e.done.connect(self.on_done)
         e.failed.connect(self.on_failed)
         e.callDone.connect(self.tryit.show_result)
         e.ready.connect(lambda: self.say("Engine ready."))
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
-        self.permissions.grantsRequested.connect(e.set_grants)
-        self.config.setRequested.connect(e.set_config)
-        self.config.removeRequested.connect(e.remove_config)
-        self.versions.canaryRequested.connect(e.start_canary)
-        self.versions.percentRequested.connect(e.set_canary_percent)
-        self.versions.promoteRequested.connect(e.promote)
-        self.versions.rollbackRequested.connect(e.rollback)
-        self.versions.thresholdRequested.connect(e.set_rollback_threshold)
+        self._forward(self.permissions.grantsRequested, lambda b: b.set_grants)
+        self._forward(self.config.setRequested, lambda b: b.set_config)
+        self._forward(self.config.removeRequested, lambda b: b.remove_config)
+        self.versions.canaryRequested.connect(self.canary_file)
+        self._forward(self.versions.percentRequested, lambda b: b.set_canary_percent,
+                      announce=False)
+        self._forward(self.versions.promoteRequested, lambda b: b.promote)
+        self._forward(self.versions.rollbackRequested, lambda b: b.rollback)
+        self._forward(self.versions.thresholdRequested, lambda b: b.set_rollback_threshold,
+                      announce=False)
         self.tryit.callRequested.connect(e.call)
+
+    def _forward(self, signal: Any, verb: Callable[[Backend], Callable[..., object]], *,
+                 announce: bool = True, warn: bool = False) -> None:
+        """Run ``verb`` with a pane's request signal's arguments each time it fires."""
+        def run(*args: Any) -> None:
+            pending = self.engine.run(verb, *args)
+            if announce:
+                self._announce(pending, warn=warn)
+
+        signal.connect(run)
+
+    def _announce(self, pending: Pending[Any], *, warn: bool = False) -> None:
+        """Say ``<plugin>: <verb> done.`` when it is; a failure also opens a box if ``warn``."""
+        label = pending.label.replace("_", " ")
+        pending.then(lambda _: self.say(f"{pending.plugin_id}: {label} done."),
+                     self.warn if warn else None)
 
     def say(self, text: str) -> None:
         """Show a status line (and log it: WASMBAY_LOG=info prints it on stderr).
@@ -287,56 +308,39 @@ class MainWindow(QMainWindow):
     def on_event(self, event: Event) -> None:
         """Apply a manager event at once, before the next full snapshot arrives."""
         snap = self.model.snapshot(event.plugin_id)
-        kind = type(event).__name__
         if snap is not None:
-            from dataclasses import replace
-
-            progress = getattr(event, "progress", None)
-            if kind == "PluginLoading" and progress is not None:
-                self.model.upsert(replace(snap, state=LOADING, progress=float(progress)))
-            elif kind == "PluginFailed":
-                self.model.upsert(replace(snap, state=FAILED,
-                                          reason=str(getattr(event, "reason", ""))))
-            elif kind == "CanaryRolledBack":
-                self.model.upsert(replace(
-                    snap, last_rollback=str(getattr(event, "reason", "")),
-                    last_rollback_automatic=bool(getattr(event, "automatic", False))))
-        if kind == "CanaryRolledBack" and getattr(event, "automatic", False):
+            match event:
+                case PluginLoading():
+                    self.model.upsert(replace(snap, state=LOADING, progress=event.progress))
+                case PluginFailed():
+                    self.model.upsert(replace(snap, state=FAILED, reason=event.reason))
+                case CanaryRolledBack():
+                    self.model.upsert(replace(snap, last_rollback=event.reason,
+                                              last_rollback_automatic=event.automatic))
+        if isinstance(event, CanaryRolledBack) and event.automatic:
             self.say(f"{event.plugin_id}: the canary was rolled back automatically: "
-                                f"{getattr(event, 'reason', '')}")
+                     f"{event.reason}")
         if snap is not None and event.plugin_id == self._selected:
             self._show_selected()
 
-    def on_done(self, command: str, plugin_id: str, result: Any) -> None:
-        if command == "preview" and isinstance(result, InstallPreview):
-            self.show_consent(result)
-        elif command == "install":
-            pid = str(result or plugin_id)
-            self.say(f"Installed {pid}.")
-            self._pending_select = pid
-            self.select(pid)
-        elif command == "install_samples":
-            names = ", ".join(result or []) or "nothing"
-            self.say(f"Installed the sample plugins: {names}.")
-        elif command in ("promote", "rollback", "start_canary", "uninstall", "reload",
-                         "enable", "disable", "set_grants", "set_config", "remove_config"):
-            label = command.replace("_", " ")
-            self.say(f"{plugin_id}: {label} done.")
-
     def on_failed(self, failure: Failure) -> None:
+        """Every failure goes to the status line and the log; :meth:`warn` adds a box."""
         self.last_failure = failure
         text = failure.message
         self.say(f"{failure.command.replace('_', ' ')} failed: {text}")
         self.engine.logs.append(LogRecord(failure.plugin_id or "wasmbay", LogLevel.ERROR,
                                           f"{failure.command} failed: {text}", source="host"))
-        if failure.command in ("preview", "install", "install_samples", "start_canary",
-                               "start"):
-            box = QMessageBox(QMessageBox.Icon.Warning, "Wasmbay", shown(text, 16 * 1024),
-                              QMessageBox.StandardButton.Ok, self)
-            box.setTextFormat(Qt.TextFormat.PlainText)
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.open()
+        if failure.command == "start":  # the engine itself could not start
+            self.warn(failure)
         self.failureShown.emit(failure)
+
+    def warn(self, failure: Failure) -> None:
+        """A box for failures the user must not miss (installs, canaries, start-up)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Wasmbay", shown(failure.message, 16 * 1024),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     # --- install ------------------------------------------------------------------------
 
@@ -347,12 +351,19 @@ class MainWindow(QMainWindow):
     def install_file(self, path: str) -> None:
         """Ask the engine what the file is; the consent dialog follows."""
         self.say(f"Reading {Path(path).name}…")
-        self.engine.preview(path)
+        self.engine.run(lambda b: b.preview, path).then(self.show_consent, self.warn)
 
-    def show_consent(self, preview: InstallPreview) -> ConsentDialog:
-        dialog = ConsentDialog(preview, self.dirs.data / "sandbox", self)
+    def show_consent(self, offer: InstallOffer,
+                     canary_percent: int | None = None) -> ConsentDialog:
+        """Ask before installing ``offer`` or, with ``canary_percent``, starting it as a
+        canary: the same permission diff and trust confirmations either way."""
+        action = None if canary_percent is None else "Start canary"
+        dialog = ConsentDialog(offer, self.dirs.data / "sandbox", self, action=action)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self._consented(dialog))
+        if canary_percent is None:
+            dialog.accepted.connect(lambda: self._consented(dialog))
+        else:
+            dialog.accepted.connect(lambda: self._canary_consented(dialog, canary_percent))
         dialog.finished.connect(lambda _: setattr(self, "consent", None))
         self.consent = dialog
         dialog.open()
@@ -360,10 +371,30 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _consented(self, dialog: ConsentDialog) -> None:
-        p = dialog.preview
-        self.say(f"Installing {p.name}…")
-        self.engine.install(p.path, dialog.granted(), p.plugin_id,
-                            dialog.accepts_publisher_change(), dialog.allows_downgrade())
+        offer = dialog.preview
+        self.say(f"Installing {offer.name}…")
+        self.engine.run(lambda b: b.install, offer, dialog.granted(),
+                        dialog.accepts_publisher_change(),
+                        dialog.allows_downgrade()).then(self._installed, self.warn)
+
+    def _installed(self, plugin_id: str) -> None:
+        self.say(f"Installed {plugin_id}.")
+        self._pending_select = plugin_id
+        self.select(plugin_id)
+
+    def canary_file(self, plugin_id: str, path: str, percent: int) -> None:
+        """Read ``path`` as a new version of ``plugin_id``; the consent dialog follows."""
+        self.say(f"Reading {Path(path).name}…")
+        self.engine.run(lambda b: b.preview, path, plugin_id).then(
+            lambda offer: self.show_consent(offer, percent), self.warn)
+
+    def _canary_consented(self, dialog: ConsentDialog, percent: int) -> None:
+        offer = dialog.preview
+        self.say(f"Starting {offer.name} {offer.version} as a canary…")
+        self.engine.run(lambda b: b.start_canary, offer, dialog.granted(), percent,
+                        dialog.accepts_publisher_change(), dialog.allows_downgrade()).then(
+            lambda version: self.say(f"{offer.plugin_id}: canary {version} gets {percent}% "
+                                     "of calls."), self.warn)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
@@ -426,7 +457,10 @@ class MainWindow(QMainWindow):
 
     def install_samples(self) -> None:
         self.say("Compiling the sample plugins…")
-        self.engine.install_samples()
+        self.engine.run(lambda b: b.install_samples).then(self._samples_installed, self.warn)
+
+    def _samples_installed(self, plugin_ids: list[str]) -> None:
+        self.say(f"Installed the sample plugins: {', '.join(plugin_ids) or 'nothing'}.")
 
     # --- selected-plugin actions --------------------------------------------------------
 
@@ -436,17 +470,19 @@ class MainWindow(QMainWindow):
             return
         if dialogs.confirm(self, "Uninstall", f"Uninstall {snap.name or snap.plugin_id}? "
                            "Its versions and settings are removed."):
-            self.engine.uninstall(snap.plugin_id)
+            self._announce(self.engine.run(lambda b: b.uninstall, snap.plugin_id))
 
     def toggle_selected(self) -> None:
         snap = self.selected
         if snap is not None:
-            self.engine.set_enabled(snap.plugin_id, snap.state == DISABLED)
+            verb: Callable[[Backend], Callable[[str], None]] = (
+                (lambda b: b.enable) if snap.state == DISABLED else (lambda b: b.disable))
+            self._announce(self.engine.run(verb, snap.plugin_id))
 
     def reload_selected(self) -> None:
         snap = self.selected
         if snap is not None:
-            self.engine.reload(snap.plugin_id)
+            self._announce(self.engine.run(lambda b: b.reload, snap.plugin_id))
 
     def open_data_folder(self) -> None:
         snap = self.selected

@@ -1,7 +1,8 @@
 """The real :class:`~.backend.Backend`: plain-data methods over the core PluginManager.
 
 Runs on the engine thread (and ``call`` on the call pool); everything it returns is a
-frozen snapshot, so widgets never hold a live manager or wasmtime object.
+frozen snapshot, so widgets never hold a live manager. The one exception is opaque: an
+:class:`InstallOffer` carries core's checked preview back to :meth:`install` untouched.
 """
 
 from __future__ import annotations
@@ -9,16 +10,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from wasmbay.core.contract import CapabilityRequest, ProcessResult
+from wasmbay.core.contract import ProcessResult
+from wasmbay.core.errors import UsageError
 from wasmbay.core.events import Event
-from wasmbay.core.grants import Grants
+from wasmbay.core.grants import Grants, request_from_text
 from wasmbay.core.manager import PluginManager
 from wasmbay.core.manager_events import CanaryRolledBack, PluginFailed, PluginLoading
 
 from .grantsutil import grants_from_capabilities, sandbox_capabilities
 from .samples import sample_files
-from .snapshots import EMPTY_METRICS, InstallPreview, PluginSnapshot, VersionInfo
+from .snapshots import EMPTY_METRICS, InstallOffer, PluginSnapshot, VersionInfo
+
+if TYPE_CHECKING:
+    from wasmbay.core.manager import InstallPreview
 
 
 class ManagerBackend:
@@ -73,8 +79,7 @@ class ManagerBackend:
         with self._lock:
             progress = self._progress.get(pid, 1.0 if status.state == "ready" else 0.0)
             rollback = self._rollbacks.get(pid, ("", False))
-        requested = tuple(CapabilityRequest(*_split(c))
-                          for c in rec.versions[rec.stable].requested)
+        requested = tuple(request_from_text(c) for c in rec.versions[rec.stable].requested)
         auto = rec.auto_rollback or {}
         return PluginSnapshot(
             plugin_id=pid, name=status.name, description=status.description,
@@ -84,20 +89,20 @@ class ManagerBackend:
             auto_rollback_threshold=float(auto.get("max_error_rate", 0.0)),
             last_rollback=rollback[0], last_rollback_automatic=rollback[1],
             grants=rec.grants, config=tuple(sorted(rec.config.items())),
-            secret_keys=tuple(rec.secret_keys), data_dir=self.data_dir(pid),
+            secret_keys=tuple(rec.secret_keys), data_dir=self._data_dir(pid),
             wit_version=status.wit_version, requested=requested, versions=status.versions)
 
-    def preview(self, path: str) -> InstallPreview:
-        p = self.manager.preview(Path(path))
+    def preview(self, path: str, plugin_id: str | None = None) -> InstallOffer:
+        p = self.manager.preview(Path(path), plugin_id)
         current = None
         if p.is_update:
             current = self.manager.record(p.plugin_id).grants
-        return InstallPreview(path, p.plugin_id, p.metadata.name, p.metadata.version,
-                              p.metadata.description, p.wit_version, p.sha256,
-                              Path(path).stat().st_size, p.requested, current,
-                              p.current_version or "", p.signed_by, p.trust_changes)
+        return InstallOffer(path, p.plugin_id, p.metadata.name, p.metadata.version,
+                            p.metadata.description, p.wit_version, p.sha256,
+                            Path(path).stat().st_size, p.requested, current,
+                            p.current_version or "", p.signed_by, p.trust_changes, p)
 
-    def data_dir(self, plugin_id: str) -> str:
+    def _data_dir(self, plugin_id: str) -> str:
         d = self.manager.library.files_dir(plugin_id)
         d.mkdir(parents=True, exist_ok=True)
         return str(d)
@@ -108,14 +113,23 @@ class ManagerBackend:
         self.manager.load_all()
         self.manager.watch()
 
-    def install(self, path: str, capabilities: list[str], plugin_id: str = "",
+    def install(self, offer: InstallOffer, capabilities: list[str],
                 accept_publisher_change: bool = False, allow_downgrade: bool = False) -> str:
-        preview = self.manager.preview(Path(path), plugin_id or None)
-        base = (self.manager.record(preview.plugin_id).grants if preview.is_update
-                else Grants())
-        granted = grants_from_capabilities(capabilities, base).capabilities()
-        status = self.manager.install(Path(path), grants=granted,
-                                      plugin_id=preview.plugin_id,
+        """Install exactly the file the user consented to: the preview they were shown."""
+        return self._install(_checked(offer), capabilities, accept_publisher_change,
+                             allow_downgrade)
+
+    def _granted(self, plugin_id: str, capabilities: list[str]) -> list[str]:
+        """The ticked capabilities as core grant strings, over the plugin's current grants."""
+        ids = self.manager.ids()
+        base = self.manager.record(plugin_id).grants if plugin_id in ids else Grants()
+        return grants_from_capabilities(capabilities, base).capabilities()
+
+    def _install(self, preview: InstallPreview, capabilities: list[str],
+                 accept_publisher_change: bool = False, allow_downgrade: bool = False) -> str:
+        """Core installs the bytes the preview checked: no second read or compile."""
+        granted = self._granted(preview.plugin_id, capabilities)
+        status = self.manager.install(preview, grants=granted,
                                       accept_publisher_change=accept_publisher_change,
                                       allow_downgrade=allow_downgrade)
         return status.plugin_id
@@ -128,7 +142,7 @@ class ManagerBackend:
                 continue
             caps = sandbox_capabilities(preview.requested,
                                         self.manager.library.files_dir(preview.plugin_id))
-            installed.append(self.install(str(path), caps))
+            installed.append(self._install(preview, caps))
         return installed
 
     def uninstall(self, plugin_id: str) -> None:
@@ -156,8 +170,15 @@ class ManagerBackend:
              request_id: str) -> ProcessResult:
         return self.manager.call(plugin_id, text, options, request_id or None)
 
-    def start_canary(self, plugin_id: str, path: str, percent: int) -> None:
-        self.manager.start_canary(plugin_id, Path(path), percent)
+    def start_canary(self, offer: InstallOffer, capabilities: list[str], percent: int,
+                     accept_publisher_change: bool = False,
+                     allow_downgrade: bool = False) -> str:
+        """Start exactly the file the user consented to as a canary, as :meth:`install`."""
+        preview = _checked(offer)
+        return self.manager.start_canary(
+            preview.plugin_id, preview, percent,
+            grants=self._granted(preview.plugin_id, capabilities),
+            accept_publisher_change=accept_publisher_change, allow_downgrade=allow_downgrade)
 
     def set_canary_percent(self, plugin_id: str, percent: int) -> None:
         self.manager.set_canary_percent(plugin_id, percent)
@@ -171,13 +192,13 @@ class ManagerBackend:
     def set_rollback_threshold(self, plugin_id: str, error_rate: float) -> None:
         self.manager.set_auto_rollback(plugin_id, error_rate if error_rate > 0 else None)
 
-    def noop(self) -> None:
-        pass
-
     def close(self) -> None:
         self.manager.close()
 
 
-def _split(text: str) -> tuple[str, str]:
-    key, _, target = text.partition("=")
-    return key, target
+def _checked(offer: InstallOffer) -> InstallPreview:
+    """Core's preview inside an offer; an offer not made by :meth:`preview` is refused."""
+    if offer.preview is None:
+        raise UsageError("this install offer was not made by preview()",
+                         plugin_id=offer.plugin_id, hint="open the file again")
+    return offer.preview

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 _log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
+#: A checkout's sample builder (``python plugins/build.py``): the one list of samples.
+_CHECKOUT_BUILDER = ROOT / "plugins" / "build.py"
 
 
 def samples_dir() -> Path | None:
@@ -29,18 +33,28 @@ def sample_files(build: bool = True) -> list[Path]:
     found = sorted(d.glob("*.wasm")) if d and d.is_dir() else []
     if found or not build or os.environ.get("WASMBAY_SAMPLES_DIR"):
         return found
-    if (ROOT / "plugins" / "build.py").exists() and not getattr(sys, "_MEIPASS", None):
+    if not getattr(sys, "_MEIPASS", None) and _CHECKOUT_BUILDER.is_file():
         try:
-            if str(ROOT) not in sys.path:
-                sys.path.insert(0, str(ROOT))
-            from plugins.build import build_all
-
-            built = build_all()
-            if isinstance(built, dict):
-                return sorted(Path(p) for p in built.values())
-            if built:
-                return sorted(Path(p) for p in built)
+            return sorted(_checkout_builder().build_all().values())
         except Exception:
             _log.exception("building the sample plugins failed")
         return sorted(d.glob("*.wasm")) if d and d.is_dir() else []
     return []
+
+
+def _checkout_builder() -> ModuleType:
+    """plugins/build.py loaded from its file: it is not part of the installed package, and
+    putting the checkout on ``sys.path`` would let any of its folders shadow a module."""
+    name = "wasmbay_sample_builder"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, _CHECKOUT_BUILDER)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before running it: its dataclasses look it up
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    return module

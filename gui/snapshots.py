@@ -8,11 +8,15 @@ while the engine keeps changing the plugin it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from wasmbay.core.contract import CapabilityRequest, ProcessResult
-from wasmbay.core.grants import Grants
+from wasmbay.core.grants import Grants, covered
 from wasmbay.core.metrics import MetricsSnapshot
 from wasmbay.core.publisher import TrustChange
+
+if TYPE_CHECKING:
+    from wasmbay.core.manager import InstallPreview as CorePreview
 
 #: The states a plugin row can be in, as shown in the State column.
 LOADING, READY, FAILED, DISABLED = "loading", "ready", "failed", "disabled"
@@ -70,8 +74,13 @@ class PluginSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class InstallPreview:
-    """What the consent dialog shows before anything is installed."""
+class InstallOffer:
+    """What the consent dialog shows before anything is installed.
+
+    ``preview`` is core's own checked reading of the file (``None`` from a test backend):
+    widgets never look inside it, they hand the offer back to ``Backend.install``, so the
+    file that was shown is the file that is installed, read and checked once.
+    """
 
     path: str
     plugin_id: str
@@ -90,6 +99,7 @@ class InstallPreview:
     #: Publisher change or downgrade against the installed version: each needs an
     #: explicit confirmation in the dialog, or the engine refuses the update.
     trust_changes: tuple[TrustChange, ...] = ()
+    preview: CorePreview | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_update(self) -> bool:
@@ -99,8 +109,6 @@ class InstallPreview:
         """Requests the current grants do not already cover (the permission diff)."""
         if self.current is None:
             return self.requested
-        from wasmbay.core.manager import covered
-
         current = self.current
         return tuple(req for req in self.requested if not covered(current, req.text))
 
@@ -127,8 +135,8 @@ class CallResult:
 
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """A command that failed in the engine, as text the user can act on."""
+    """A call that failed in the engine, as text the user can act on (never an exception)."""
 
-    command: str
+    command: str  # the Backend verb's name, or "start"
     plugin_id: str
     message: str

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as dist_version
 from pathlib import Path
+
+from wasmbay.core.paths import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 WIT = {1: ROOT / "wit" / "v1", 2: ROOT / "wit" / "v2"}
@@ -77,19 +78,14 @@ def build_python_plugin(src_dir: Path, wit_dir: Path, out: Path, *, force: bool 
     fingerprint = _fingerprint(src_dir, wit_dir)
     if not force and out.exists() and stamp.exists() and stamp.read_text() == fingerprint:
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".wasm", dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    cmd = [componentize_py(), "-d", str(wit_dir), "-w", "plugin-world", "componentize",
-           "-p", str(src_dir), module, "-o", str(tmp)]
-    try:
+    with tempfile.TemporaryDirectory(prefix=f"wasmbay-sample-{out.stem}-") as work:
+        tmp = Path(work) / out.name
+        cmd = [componentize_py(), "-d", str(wit_dir), "-w", "plugin-world", "componentize",
+               "-p", str(src_dir), module, "-o", str(tmp)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BuildError(f"componentize-py failed for {src_dir}:\n{proc.stderr[-4000:]}")
-        os.replace(tmp, out)  # never leave a half-written component behind
-    finally:
-        tmp.unlink(missing_ok=True)
+        atomic_write_bytes(out, tmp.read_bytes())  # never a half-written component
     stamp.write_text(fingerprint)
     return out
 

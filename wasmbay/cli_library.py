@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wasmbay.cli import (
+from wasmbay.cli_common import (
     EXIT_LOAD,
     EXIT_OK,
     EXIT_PLUGIN_FAILED,
     add_grant_arguments,
     format_record,
+    grants_from_args,
     parse_pairs,
     print_json,
     print_output,
@@ -61,8 +62,8 @@ def cmd_install(args: argparse.Namespace) -> int:
                 print(f"  {mark} requests {escape(cap.text)}{reason}")
             if preview.requested and not args.accept_requested and not args.grant:
                 print("  nothing is granted unless you pass --grant CAP or --accept-requested")
-        status = m.install(Path(args.path), grants=args.grant or [],
-                           accept_requested=args.accept_requested, plugin_id=args.id,
+        status = m.install(preview, grants=args.grant or [],  # the file read and shown
+                           accept_requested=args.accept_requested,
                            accept_publisher_change=args.accept_publisher_change,
                            allow_downgrade=args.allow_downgrade)
     failed = status.state == "failed"  # stored, but its initialize failed or timed out
@@ -285,8 +286,6 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from wasmbay.cli import grants_from_args
-
     path = Path(args.path).resolve()
     with _manager(args, stream=True) as m:
         from wasmbay.core.manager_events import PluginSwapped, SwapFailed

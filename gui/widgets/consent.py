@@ -30,12 +30,12 @@ from PySide6.QtWidgets import (
 
 from wasmbay.core.contract import CapabilityRequest
 from wasmbay.core.errors import WasmbayError
-from wasmbay.core.grants import private_folder
+from wasmbay.core.grants import FOLDER_KINDS, grant_for, private_folder
 from wasmbay.core.publisher import DOWNGRADE, PUBLISHER_CHANGE, signer_text
 from wasmbay.core.untrusted import escape, for_html
 
 from .. import dialogs
-from ..snapshots import InstallPreview
+from ..snapshots import InstallOffer
 
 _KIND_TEXT = {
     "network": "Connect to the network",
@@ -58,11 +58,6 @@ def describe(req: CapabilityRequest) -> str:
     return f"{text} — {escape(req.reason)}" if req.reason else text
 
 
-def guest_of(req: CapabilityRequest) -> str:
-    """The path the plugin sees for a directory request (``HOST:GUEST`` or ``GUEST``)."""
-    return req.target.partition(":")[2] or req.target
-
-
 class RequestRow(QWidget):
     """A checkbox for one request; a directory request also picks the host folder."""
 
@@ -76,7 +71,7 @@ class RequestRow(QWidget):
         self.check.setChecked(False)
         lay.addWidget(self.check, 1)
         self.host: QLineEdit | None = None
-        if req.kind in ("fs-read", "fs-write"):
+        if req.kind in FOLDER_KINDS:
             self.host = QLineEdit(default_host)
             self.host.setToolTip("The folder on this computer the plugin will see")
             browse = QPushButton("Folder…")
@@ -86,7 +81,7 @@ class RequestRow(QWidget):
             lay.addWidget(browse)
 
     def _browse(self) -> None:
-        path = dialogs.choose_directory(self, f"Folder for {guest_of(self.request)}")
+        path = dialogs.choose_directory(self, f"Folder for {self.request.target}")
         if path and self.host is not None:
             self.host.setText(path)
 
@@ -94,17 +89,18 @@ class RequestRow(QWidget):
         """The grant string for this row if ticked, e.g. ``fs-read=/home/me/x:/data``."""
         if not self.check.isChecked():
             return None
-        if self.host is not None:
-            return f"{self.request.kind}={self.host.text().strip()}:{guest_of(self.request)}"
-        return self.request.text
+        return grant_for(self.request, None if self.host is None else self.host.text().strip())
 
 
 class ConsentDialog(QDialog):
-    def __init__(self, preview: InstallPreview, sandbox_root: Path | None = None,
-                 parent: Any = None) -> None:
+    """``action`` names what accepting does (the button and title), e.g. "Start canary";
+    by default Install, or Update for an installed plugin."""
+
+    def __init__(self, preview: InstallOffer, sandbox_root: Path | None = None,
+                 parent: Any = None, *, action: str | None = None) -> None:
         super().__init__(parent)
         self.preview = preview
-        verb = "Update" if preview.is_update else "Install"
+        verb = action or ("Update" if preview.is_update else "Install")
         self.setWindowTitle(f"{verb} {escape(preview.name)}?")
         self.setMinimumWidth(560)
         root = sandbox_root or Path.home()
@@ -159,7 +155,7 @@ class ConsentDialog(QDialog):
         box_lay = QVBoxLayout(box)
         for req in new:
             try:  # the host names the folder (core.grants.private_folder), never the plugin
-                default = str(private_folder(root / preview.plugin_id, guest_of(req),
+                default = str(private_folder(root / preview.plugin_id, req.target,
                                              create=False))
             except WasmbayError:
                 default = ""  # a refused guest path: the user picks a folder or leaves it

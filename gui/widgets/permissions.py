@@ -27,7 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wasmbay.core.grants import DEFAULT_MEMORY, DEFAULT_TIMEOUT, DirGrant, Grants, MiB
+from wasmbay.core.grants import (
+    DEFAULT_MEMORY,
+    DEFAULT_TIMEOUT,
+    FOLDER_KINDS,
+    DirGrant,
+    Grants,
+    MiB,
+    is_env_name,
+)
 from wasmbay.core.untrusted import for_html
 
 from .. import dialogs
@@ -177,10 +185,9 @@ class PermissionsPane(QWidget):
         for req in snap.requested:
             if req.kind == "env" and req.target:
                 envs.setdefault(req.target, False)
-        wanted = next((r.target.partition(":")[2] or r.target for r in snap.requested
-                       if r.kind.startswith("fs-")
-                       and all(e.guest != (r.target.partition(":")[2] or r.target)
-                               for e in entries)), None)
+        wanted = next((r.target for r in snap.requested  # a folder request names its guest
+                       if r.kind in FOLDER_KINDS and all(e.guest != r.target for e in entries)),
+                      None)
         if wanted:
             self.guest_edit.setText(wanted)
 
@@ -252,7 +259,7 @@ class PermissionsPane(QWidget):
     def _on_add_env(self) -> None:
         snap = self._snap
         name = self.env_edit.text().strip()
-        if snap is None or not name.isidentifier():
+        if snap is None or not is_env_name(name):
             return
         self._envs.setdefault(snap.plugin_id, {})[name] = True
         self.env_edit.clear()

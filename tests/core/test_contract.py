@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 from collections.abc import Callable
 from pathlib import Path
 
-from wasmbay.core import memory
-from wasmbay.core.contract import parse_contract_name
+from wasmbay.authoring import WIT_VERSIONS
+from wasmbay.cli import build_parser
+from wasmbay.core import contracts, memory
+from wasmbay.core.contracts import PACKAGE, parse_contract_name
 from wasmbay.core.runtime import Runtime
 
 Build = Callable[[str], Path]
@@ -65,3 +68,30 @@ def test_closing_plugins_frees_their_memory(runtime: Runtime, fixture_wasm: Buil
             plugin.process("x")
     gc.collect()
     assert memory.live_memories() == before
+
+
+def test_every_registered_version_has_its_wit_and_the_one_interface() -> None:
+    """A version module agrees with its WIT: package version, every function it shapes."""
+    assert tuple(sorted(contracts.SUPPORTED)) == contracts.MAJORS
+    for major, c in contracts.SUPPORTED.items():
+        assert c.major == major and c.wit_hint == f"wit/v{major}"
+        text = (c.wit_dir / "plugin-system.wit").read_text()
+        assert f"package {PACKAGE}{c.wit_suffix};" in text
+        for function in c.exports:
+            assert c.wit_signature(function) is not None, (major, function)
+        assert set(c.required_exports) <= set(c.exports)
+        assert c.has_health == ("health" in c.exports) == (c.decode_health is not None)
+        assert all(name.startswith(f"{PACKAGE}/host-api") for name in c.host_api_names)
+
+
+def _wit_choices(parser: argparse.ArgumentParser, command: str) -> list[object]:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    wit = next(a for a in sub.choices[command]._actions if a.dest == "wit")
+    return list(wit.choices or ())
+
+
+def test_authoring_and_cli_wit_choices_come_from_the_registry() -> None:
+    assert WIT_VERSIONS == contracts.MAJORS
+    parser = build_parser()
+    for command in ("new", "build"):
+        assert _wit_choices(parser, command) == list(contracts.MAJORS)

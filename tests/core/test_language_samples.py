@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from wasmbay.core.authoring import build_project
+from wasmbay.authoring import build_project
 from wasmbay.core.errors import InitializeError
 from wasmbay.core.events import LogLevel, LogRecord, PluginEvent
 

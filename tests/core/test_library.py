@@ -11,15 +11,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from wasmbay.core import errors as E
+from wasmbay.core.errors import PackageError, PermissionEscalationError
 from wasmbay.core.events import Event
+from wasmbay.core.instance import PluginInstance
 from wasmbay.core.library import Library
-from wasmbay.core.manager import PermissionEscalationError, PluginManager
+from wasmbay.core.manager import PluginManager
 from wasmbay.core.manager_events import PluginFailed, PluginInstalled, PluginReady
-from wasmbay.core.package import PackageError, build_package
+from wasmbay.core.package import build_package
 from wasmbay.core.paths import AppDirs
 from wasmbay.core.runtime import Runtime
 
@@ -80,6 +83,75 @@ def test_update_asking_for_more_shows_the_permission_diff(manager: PluginManager
     status = manager.install(fixture_wasm("echo_v2"), accept_requested=True)
     assert status.stable == "2.0.0" and "network" in status.capabilities
     assert manager.call("echo", "x").output == "v2: x"
+
+
+class Spy:
+    """Counts, on the real objects, what one install does to its file: opens, compiles,
+    instantiations (no mock: every call goes through to wasmtime)."""
+
+    def __init__(self, m: PluginManager, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.opens = self.compiles = self.instances = 0
+        real_open, real_compile = Path.open, m.runtime.compile
+        real_instantiate = PluginInstance._instantiate
+
+        def spy_open(p: Path, *a: Any, **k: Any) -> Any:
+            self.opens += p == path
+            return real_open(p, *a, **k)
+
+        def spy_compile(*a: Any, **k: Any) -> Any:
+            self.compiles += 1
+            return real_compile(*a, **k)
+
+        def spy_instantiate(inst: PluginInstance) -> Any:
+            self.instances += 1
+            return real_instantiate(inst)
+
+        monkeypatch.setattr(Path, "open", spy_open)
+        monkeypatch.setattr(m.runtime, "compile", spy_compile)
+        monkeypatch.setattr(PluginInstance, "_instantiate", spy_instantiate)
+
+    def counts(self) -> tuple[int, int, int]:
+        return self.opens, self.compiles, self.instances
+
+
+def test_preview_then_install_reads_compiles_and_instantiates_the_file_once(
+        manager: PluginManager, fixture_wasm: Build, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window's flow, preview -> consent -> install of that preview: the file is
+    opened to sniff its header and to read it, compiled once and instantiated once (to
+    read its metadata); installing adds only the instance that serves."""
+    path = tmp_path / "echo.wasm"
+    path.write_bytes(fixture_wasm("echo").read_bytes())
+    spy = Spy(manager, path, monkeypatch)
+    preview = manager.preview(path)
+    assert spy.counts() == (2, 1, 1)
+    status = manager.install(preview, grants=["env=HOME"])
+    assert status.state == "ready" and "env=HOME" in status.capabilities
+    assert spy.counts() == (2, 1, 2)  # + the serving instance; nothing read or compiled
+    assert manager.call("echo", "hi").output == "processed: hi"
+
+
+def test_an_update_installed_from_its_preview_is_not_read_or_compiled_again(
+        manager: PluginManager, fixture_wasm: Build, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    manager.install(fixture_wasm("echo"))
+    path = echo_variant(tmp_path, "1.0.1", "updatedxx")
+    spy = Spy(manager, path, monkeypatch)
+    preview = manager.preview(path)
+    assert preview.is_update and preview.current_version == "1.0.0"
+    before = spy.counts()
+    status = manager.install(preview)
+    assert status.stable == "1.0.1" and status.previous_stable == "1.0.0"
+    assert spy.counts()[:2] == before[:2]  # the running plugin swapped to the checked build
+    assert manager.call("echo", "x").output == "updatedxx: x"
+
+
+def test_a_preview_installs_only_under_its_own_id(manager: PluginManager,
+                                                  fixture_wasm: Build) -> None:
+    preview = manager.preview(fixture_wasm("echo"))
+    with pytest.raises(E.UsageError, match="preview the file again"):
+        manager.install(preview, plugin_id="other")
+    assert manager.ids() == []
 
 
 def test_tampered_component_is_refused(manager: PluginManager, fixture_wasm: Build) -> None:

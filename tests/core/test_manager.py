@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from wasmbay.core.manager_events import (
     SwapFailed,
 )
 from wasmbay.core.paths import AppDirs
+from wasmbay.core.pool import Plugin
 from wasmbay.core.runtime import Runtime
 
 from .library_fixtures import echo_variant
@@ -95,6 +97,36 @@ def test_live_grants_apply_to_the_running_plugin(manager: PluginManager, tmp_pat
     assert not manager.call("sleeper", "read:/data/note.txt").success
     assert next(e.added for e in seen if isinstance(e, GrantsChanged)) == (
         f"fs-read={tmp_path / 'box'}:/data",)
+
+
+def test_concurrent_reloads_of_one_plugin_leave_one_version_running_and_none_leaked(
+        manager: PluginManager, fixture_wasm: Build, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reloads of the same plugin from several threads (the window, the watcher, a CLI
+    change) run one after another: every Plugin built but the one now serving is closed."""
+    manager.install(fixture_wasm("echo"))
+    built: list[Plugin] = []
+    real_init = Plugin.__init__
+
+    def spy_init(self: Plugin, *a: Any, **k: Any) -> None:
+        real_init(self, *a, **k)
+        built.append(self)
+
+    monkeypatch.setattr(Plugin, "__init__", spy_init)
+    start = threading.Barrier(4)
+
+    def reload() -> None:
+        start.wait()
+        manager.load("echo")
+
+    threads = [threading.Thread(target=reload) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    serving = manager._running["echo"].stable
+    assert len(built) == 4 and serving in built
+    assert [p for p in built if not p._closed] == [serving]
+    assert manager.call("echo", "x").output == "processed: x"
 
 
 def test_load_all_reports_progress_per_plugin(tmp_path: Path, runtime: Runtime,

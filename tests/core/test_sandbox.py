@@ -17,7 +17,7 @@ import pytest
 from wasmbay.core import errors as E
 from wasmbay.core.events import LogRecord
 from wasmbay.core.grants import Grants
-from wasmbay.core.plugin import Plugin
+from wasmbay.core.pool import Plugin
 from wasmbay.core.runtime import Runtime
 
 pytestmark = pytest.mark.slow

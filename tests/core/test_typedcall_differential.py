@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from wasmbay.core import contracts, typedcall
 from wasmbay.core import errors as E
-from wasmbay.core import typedcall
 from wasmbay.core.contract import ProcessResult
 from wasmbay.core.events import Event, LogRecord, PluginEvent
 from wasmbay.core.grants import Grants
-from wasmbay.core.plugin import Plugin, PluginInstance
+from wasmbay.core.instance import PluginInstance
+from wasmbay.core.pool import Plugin
 from wasmbay.core.runtime import Runtime
 
 Build = Callable[[str], Path]
@@ -113,11 +114,11 @@ def test_wrong_shapes_fall_back_and_fail_cleanly(runtime: Runtime, fixture_wasm:
     """A v2 component checked against v1's shapes binds nothing; calls become domain errors."""
     with runtime.load(fixture_wasm("echo_v2"), plugin_id="shapes") as p:
         inst = p._idle[0]
-        wrong = typedcall.bind(inst.store, inst.funcs, 1)
+        wrong = typedcall.bind(inst.store, inst.funcs, contracts.SUPPORTED[1])
         assert set(wrong.mismatched) == {"initialize", "process", "shutdown", "get-metadata"}
         assert wrong.process is None
         inst.typed = wrong
-        inst.major = 1  # now the generic path converts with v1's expectations
+        inst.contract = contracts.SUPPORTED[1]  # the generic path converts with v1's
         with pytest.raises(E.PluginTrapError, match="does not match"):
             inst.process("x", [], None)
 

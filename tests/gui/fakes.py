@@ -10,7 +10,7 @@ from typing import Any
 from wasmbay.core.contract import CapabilityRequest, ProcessResult
 from wasmbay.core.events import Event, EventBus, LogLevel, LogRecord
 from wasmbay.core.grants import Grants
-from wasmbay.gui.snapshots import READY, InstallPreview, PluginSnapshot, VersionInfo
+from wasmbay.gui.snapshots import READY, InstallOffer, PluginSnapshot, VersionInfo
 
 
 class FakeBackend:
@@ -36,14 +36,18 @@ class FakeBackend:
         for pid in self.plugins:
             self.bus.publish(LogRecord(pid, LogLevel.INFO, "loaded", source="host"))
 
-    def preview(self, path: str) -> InstallPreview:
-        return InstallPreview(path, "demo", "Demo", "1.0.0", "a demo", 2, "ab" * 32, 10,
-                              (CapabilityRequest("network", "", "to fetch things"),))
+    def preview(self, path: str, plugin_id: str | None = None) -> InstallOffer:
+        if plugin_id in self.plugins:  # a new version of an installed plugin (a canary)
+            snap = self.plugins[plugin_id]
+            return InstallOffer(path, plugin_id, snap.name, "2.0.0", "a demo", 2, "cd" * 32,
+                                10, (), current=snap.grants, current_version="1.0.0")
+        return InstallOffer(path, "demo", "Demo", "1.0.0", "a demo", 2, "ab" * 32, 10,
+                            (CapabilityRequest("network", "", "to fetch things"),))
 
-    def install(self, path: str, capabilities: list[str], plugin_id: str = "",
+    def install(self, offer: InstallOffer, capabilities: list[str],
                 accept_publisher_change: bool = False, allow_downgrade: bool = False) -> str:
-        self._record("install", path, capabilities, plugin_id)
-        pid = plugin_id or "demo"
+        self._record("install", offer.path, capabilities, offer.plugin_id)
+        pid = offer.plugin_id
         grants = Grants().grant_all([c for c in capabilities if not c.startswith("fs-")])
         self.plugins[pid] = PluginSnapshot(pid, name=pid.title(), state=READY,
                                            stable=VersionInfo("1.0.0"), grants=grants)
@@ -86,9 +90,14 @@ class FakeBackend:
             raise KeyError(plugin_id)
         return ProcessResult(text.upper(), True, served_by="1.0.0", duration_s=0.001)
 
-    def start_canary(self, plugin_id: str, path: str, percent: int) -> None:
-        self.plugins[plugin_id] = replace(self.plugins[plugin_id], canary=VersionInfo("2.0.0"),
-                                          canary_percent=percent)
+    def start_canary(self, offer: InstallOffer, capabilities: list[str], percent: int,
+                     accept_publisher_change: bool = False,
+                     allow_downgrade: bool = False) -> str:
+        self._record("start_canary", offer.path, capabilities, percent)
+        pid = offer.plugin_id
+        self.plugins[pid] = replace(self.plugins[pid], canary=VersionInfo(offer.version),
+                                    canary_percent=percent)
+        return offer.version
 
     def set_canary_percent(self, plugin_id: str, percent: int) -> None:
         self.plugins[plugin_id] = replace(self.plugins[plugin_id], canary_percent=percent)
@@ -105,12 +114,6 @@ class FakeBackend:
     def set_rollback_threshold(self, plugin_id: str, error_rate: float) -> None:
         self.plugins[plugin_id] = replace(self.plugins[plugin_id],
                                           auto_rollback_threshold=error_rate)
-
-    def data_dir(self, plugin_id: str) -> str:
-        return ""
-
-    def noop(self) -> None:
-        pass
 
     def close(self) -> None:
         self.closed.set()

@@ -110,7 +110,7 @@ def test_a_trap_row_shows_its_backtrace_on_hover(qtbot: Any, runtime: Any) -> No
     import pytest
     from PySide6.QtCore import Qt
 
-    from wasmbay.core.authoring import build_project
+    from wasmbay.authoring import build_project
     from wasmbay.core.errors import PluginTrapError
 
     built = build_project(Path(__file__).resolve().parents[2] / "plugins" / "conformance" / "c",

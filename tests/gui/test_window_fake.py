@@ -176,8 +176,14 @@ def test_versions_pane_promote_and_rollback(window: Any, qtbot: Any,
     assert not pane.promote.isEnabled()
     monkeypatch.setattr(dialogs, "choose_plugin_file", lambda *a: "/tmp/v2.wasm")
     pane.percent.setValue(30)
-    with qtbot.waitSignal(window.engine.done, timeout=10_000):
-        pane.start.click()
+    with qtbot.waitSignal(window.consentShown, timeout=10_000) as shown:
+        pane.start.click()  # the file is previewed and shown before anything starts
+    dialog = shown.args[0]
+    assert dialog.accept_button.text() == "Start canary"
+    assert window.selected.canary is None
+    with qtbot.waitSignal(window.engine.done, timeout=10_000,
+                          check_params_cb=lambda cmd, *_: cmd == "start_canary"):
+        dialog.accept()
     qtbot.waitUntil(lambda: window.selected.canary is not None)
     assert pane.canary.labels["version"].text() == "2.0.0"
     assert window.selected.canary_percent == 30
@@ -188,3 +194,19 @@ def test_versions_pane_promote_and_rollback(window: Any, qtbot: Any,
         pane.rollback.click()
     qtbot.waitUntil(lambda: not pane.notice.isHidden())
     assert "rolled back" in pane.notice.text()
+
+
+def test_manager_events_change_the_row_before_the_next_snapshot(window: Any) -> None:
+    from wasmbay.core.manager_events import CanaryRolledBack, PluginFailed, PluginLoading
+
+    window.on_event(PluginLoading("alpha", 0.25, "compiling"))
+    snap = window.model.snapshot("alpha")
+    assert (snap.state, snap.progress) == ("loading", 0.25)
+    window.on_event(PluginFailed("alpha", "trapped in init"))
+    snap = window.model.snapshot("alpha")
+    assert (snap.state, snap.reason) == ("failed", "trapped in init")
+    window.on_event(CanaryRolledBack("beta", "2.0.0", "error rate 40%", automatic=True))
+    snap = window.model.snapshot("beta")
+    assert (snap.last_rollback, snap.last_rollback_automatic) == ("error rate 40%", True)
+    assert window.status.text() == (
+        "beta: the canary was rolled back automatically: error rate 40%")

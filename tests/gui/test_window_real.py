@@ -74,6 +74,24 @@ def test_install_through_the_dialog_ends_in_the_table(window: Any, qtbot: Any,
     assert rec.grants.network and not rec.grants.dirs  # only what was ticked
 
 
+def test_the_dialog_installs_the_file_it_showed_even_if_it_changed_since(
+        window: Any, qtbot: Any, fixture_wasm: Build, tmp_path: Path) -> None:
+    """The offer the user consented to carries core's checked preview to install."""
+    path = tmp_path / "plugin.wasm"
+    path.write_bytes(fixture_wasm("echo").read_bytes())
+    with qtbot.waitSignal(window.consentShown, timeout=30_000) as shown:
+        window.install_file(str(path))
+    dialog = shown.args[0]
+    offer = dialog.preview
+    path.write_bytes(fixture_wasm("echo_v2").read_bytes())  # swapped behind the dialog
+    with qtbot.waitSignal(window.engine.done, timeout=30_000,
+                          check_params_cb=lambda cmd, *_: cmd == "install"):
+        dialog.accept()
+    rec = window.backends[0].manager.record(offer.plugin_id)
+    assert rec.stable == offer.version
+    assert rec.versions[rec.stable].sha256 == offer.sha256
+
+
 def test_permission_checkbox_changes_what_the_plugin_can_read(
         window: Any, qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from plugins.build import build_test_plugin
@@ -168,7 +186,7 @@ def test_an_authors_build_appears_in_the_open_window_and_each_edit_answers(
     import subprocess
     import sys
 
-    from wasmbay.core.authoring import new_project
+    from wasmbay.authoring import new_project
 
     project = new_project("greeter", "c", 1, tmp_path)
     env = {**os.environ, "WASMBAY_HOME": str(tmp_path / "home")}

@@ -20,13 +20,13 @@ from wasmtime.component import Component
 
 from tests.fixtures.build import WAT_DIR, wasm_tools
 from wasmbay.core import errors as E
+from wasmbay.core.component import LoadedComponent
 from wasmbay.core.grants import Grants
+from wasmbay.core.instance import Generation, PluginInstance
 from wasmbay.core.manager import PluginManager
 from wasmbay.core.paths import AppDirs
-from wasmbay.core.plugin import Generation, PluginInstance
 from wasmbay.core.runtime import (
     MAX_COMPONENT_BYTES,
-    LoadedComponent,
     Runtime,
     check_component_bytes,
 )

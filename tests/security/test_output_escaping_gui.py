@@ -25,7 +25,7 @@ from wasmbay.core.contract import CapabilityRequest
 from wasmbay.core.events import LogLevel, LogRecord
 from wasmbay.gui.logmodel import LogModel
 from wasmbay.gui.pluginmodel import Column, PluginTableModel
-from wasmbay.gui.snapshots import FAILED, InstallPreview, PluginSnapshot, VersionInfo
+from wasmbay.gui.snapshots import FAILED, InstallOffer, PluginSnapshot, VersionInfo
 from wasmbay.gui.widgets.consent import ConsentDialog
 from wasmbay.gui.widgets.logs import LogsPane
 from wasmbay.gui.widgets.permissions import PermissionsPane
@@ -84,7 +84,7 @@ def test_permissions_title_never_renders_a_plugins_markup(qtbot: Any) -> None:
 
 
 def test_consent_dialog_shows_hostile_metadata_as_escaped_plain_text(qtbot: Any) -> None:
-    preview = InstallPreview(
+    preview = InstallOffer(
         path="/tmp/evil.wasm", plugin_id="evil", name=f"{LINK}{CLEAR_SCREEN}",
         version=f"1.0.0{RLO}", description=f"harmless {RLO}txt.exe\n{LINK}", wit_version=2,
         sha256="0" * 64, size=10,

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 
 from wasmbay.core import errors as E
+from wasmbay.core.errors import PackageError
 from wasmbay.core.manager import PluginManager
 from wasmbay.core.package import (
     MAX_ENTRIES,
-    PackageError,
     build_package,
     is_package,
     read_package,

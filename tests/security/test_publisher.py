@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from wasmbay.core import errors as E
+from wasmbay.core.errors import PackageError
 from wasmbay.core.library import STATE, PluginRecord
 from wasmbay.core.manager import PluginManager
-from wasmbay.core.package import PackageError, build_package
+from wasmbay.core.package import build_package
 from wasmbay.core.paths import AppDirs
 from wasmbay.core.publisher import Downgrade, PublisherChange, compare_versions
 

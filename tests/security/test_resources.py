@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from wasmbay.core.authoring import build_project
+from wasmbay.authoring import build_project
 from wasmbay.core.events import LogLevel, LogRecord
 from wasmbay.core.manager import PluginManager
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests.fixtures.build import wasm_tools
 from wasmbay.core import errors as E
-from wasmbay.core.library import LibraryEntryError
+from wasmbay.core.errors import LibraryEntryError
 from wasmbay.core.manager import PluginManager
 from wasmbay.core.paths import AppDirs
 from wasmbay.core.runtime import Runtime

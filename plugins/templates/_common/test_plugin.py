@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from wasmbay.core.authoring import build_project
+from wasmbay.authoring import build_project
 from wasmbay.core.events import LogRecord
-from wasmbay.core.plugin import Plugin
+from wasmbay.core.pool import Plugin
 from wasmbay.core.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.core.conformance.samples import SAMPLES
-from wasmbay.core.authoring import Project, build_project
+from wasmbay.authoring import Project, build_project
 
 _built: dict[tuple[str, int], Path] = {}
 

@@ -20,8 +20,8 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from wasmbay.core.authoring import wasm_tools
-from wasmbay.core.contract import WIT_DIR
+from wasmbay.authoring import wasm_tools
+from wasmbay.core.contracts import WIT_DIR
 from wasmbay.core.errors import InitializeError, PluginTrapError
 from wasmbay.core.events import LogLevel, LogRecord, PluginEvent
 from wasmbay.core.grants import Grants

@@ -1,4 +1,4 @@
-"""CLI for plugin authors: ``wasmbay new`` and ``wasmbay build [--watch] [--install]``."""
+"""The author commands: ``wasmbay new`` and ``wasmbay build [--watch] [--install]``."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from wasmbay.core import errors as E
-from wasmbay.core.authoring import (
+from wasmbay.authoring import (
     LANGS,
+    WIT_VERSIONS,
     BuildResult,
     ProjectWatcher,
     build_project,
     new_project,
 )
-
-EXIT_OK, EXIT_FAILED = 0, 1
+from wasmbay.cli_common import EXIT_OK, print_json
+from wasmbay.core import errors as E
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -45,8 +45,6 @@ def _shown(path: Path) -> str:
 
 def _report(results: list[BuildResult], *, as_json: bool) -> None:
     if as_json:
-        from wasmbay.cli import print_json
-
         print_json([{"path": str(r.path), "size": r.size, "wit_version": r.wit_version,
                      "lang": r.lang, "seconds": round(r.seconds, 3),
                      "up_to_date": r.up_to_date} for r in results])
@@ -105,7 +103,7 @@ def add_subcommands(sub: Any) -> None:
     p = sub.add_parser("new", help="create a plugin project from a template")
     p.add_argument("name", help="the plugin's name: lower-case letters, digits and dashes")
     p.add_argument("--lang", required=True, choices=LANGS)
-    p.add_argument("--wit", type=int, choices=(1, 2), default=1,
+    p.add_argument("--wit", type=int, choices=WIT_VERSIONS, default=WIT_VERSIONS[0],
                    help="contract version (default 1; 2 adds typed errors, capability "
                         "requests and health)")
     p.add_argument("--dir", default=".", help="create the project inside this folder")
@@ -117,7 +115,7 @@ def add_subcommands(sub: Any) -> None:
     p.add_argument("--install", action="store_true",
                    help="install (or update) each build in the plugin library")
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
-    p.add_argument("--wit", type=int, choices=(1, 2),
+    p.add_argument("--wit", type=int, choices=WIT_VERSIONS,
                    help="build only this contract version of a multi-version project")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_build)

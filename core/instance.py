@@ -1,0 +1,304 @@
+"""One sandboxed instance of a plugin: a wasmtime Store, its component instance, and the
+calls into it in plain Python values.
+
+A Store is single-threaded, so an instance serves one call at a time (core.pool hands it
+to one caller). Each call runs within the grants' time and fuel limits; a trap or timeout
+poisons the Store (``broken``), and core.traps says what it was. A component that may
+block inside a WASI call runs its calls on its own thread, so the caller can stop waiting.
+"""
+
+from __future__ import annotations
+
+import _thread
+import itertools
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import wasmtime
+from wasmtime import Store
+from wasmtime.component import Func
+
+from . import errors as E
+from . import traps, typedcall
+from .component import TICK_S, ComponentHost, LoadedComponent
+from .contract import HealthReport, PluginMetadata, ProcessResult
+from .errortext import signature_error
+from .grants import Grants
+from .hostapi import HostContext, SecretLookup, enter
+from .sandbox import OutputCapture, build_wasi
+from .untrusted import LIMITS, bound, check_metadata
+
+T = TypeVar("T")
+
+#: The fuel a Store gets when the user set no fuel limit (fuel metering is always on in
+#: the engine, so the compiled code is the same with or without a limit).
+UNLIMITED_FUEL = 1 << 62
+#: Extra wait beyond the time limit before a caller stops waiting for a guest that is
+#: blocked inside a host (WASI) call, where the epoch deadline cannot reach it.
+BLOCKED_GRACE_S = 0.1
+
+_generation_numbers = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Generation:
+    """Everything instances are built from; replaced as a whole, never edited."""
+
+    loaded: LoadedComponent
+    grants: Grants
+    config: Mapping[str, str]
+    secret_lookup: SecretLookup | None
+    number: int = field(default_factory=lambda: next(_generation_numbers))
+    live: int = 0  # instances of this generation not yet retired
+
+
+class _SandboxThread:
+    """Runs one instance's calls, so a guest blocked in a WASI call cannot hold the caller."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], list[Any], Any] | None] = (
+            queue.SimpleQueue())
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, box, done = job
+            try:
+                box.append((True, fn()))
+            except BaseException as e:
+                box.append((False, e))
+            done.release()
+
+    def call(self, fn: Callable[[], T], timeout: float) -> T:
+        done = _thread.allocate_lock()
+        done.acquire()
+        box: list[tuple[bool, Any]] = []
+        self._jobs.put((fn, box, done))
+        if not done.acquire(timeout=timeout):
+            raise TimeoutError
+        ok, value = box[0]
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+    def stop(self) -> None:
+        """Let the thread end after its current job (which may still be blocked)."""
+        self._jobs.put(None)
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+
+class PluginInstance:
+    """One Store + component instance. Not thread-safe: the pool hands it to one caller."""
+
+    def __init__(self, runtime: ComponentHost, plugin_id: str, gen: Generation,
+                 version: str) -> None:
+        self.gen = gen
+        self.plugin_id = plugin_id
+        self.broken = False
+        self._runtime = runtime
+        info = gen.loaded.info
+        #: The contract version picked when the component was described: every value
+        #: crossing into or out of this instance is converted by it.
+        self.contract = info.contract
+        grants = gen.grants
+        self._ticks = runtime.ticks_for(grants.timeout_s)
+        self._timeout = grants.timeout_s
+        self.ctx = HostContext(plugin_id, version, runtime.bus, gen.config, gen.secret_lookup,
+                               memory_limit=grants.memory_bytes)
+        self.stdout = OutputCapture(runtime.bus, plugin_id, version, "stdout")
+        self.stderr = OutputCapture(runtime.bus, plugin_id, version, "stderr")
+        if info.needs_network and not grants.network:
+            raise E.UnknownImportError(
+                f"imports {next(n for n in info.imports if n.startswith('wasi:http/'))}, "
+                "which only the network grant provides", import_name="wasi:http",
+                plugin_id=plugin_id, hint="grant it with --grant network")
+        self.store = Store(runtime.engine)
+        self.store.set_wasi(build_wasi(grants, self.stdout, self.stderr))
+        if grants.network:
+            self.store.set_wasi_http()
+        # The memory limit is enforced by core.memory, which also tells us when it was hit.
+        self._fuel = grants.fuel
+        self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
+        self._thread = (_SandboxThread(f"wasmbay-{plugin_id}")
+                        if info.may_block else None)
+        try:
+            self.instance = self._run(self._instantiate, "instantiate")
+        except BaseException:
+            self.close()
+            raise
+        api = self.instance.get_export_index(self.store, info.plugin_api_export)
+        self.funcs: dict[str, Func] = {}
+        for name in info.plugin_api_functions:
+            idx = self.instance.get_export_index(self.store, name, api)
+            func = self.instance.get_func(self.store, idx) if idx is not None else None
+            if func is not None:
+                self.funcs[name] = func
+        #: Callers that convert values with the contract's types known in advance.
+        self.typed = typedcall.bind(self.store, self.funcs, self.contract)
+        if self.typed.mismatched:  # Runtime.describe refuses these first; never serve one
+            name = self.typed.mismatched[0]
+            got = typedcall.func_shape(self.funcs[name], self.store)
+            self.close()
+            raise signature_error(name, got, info.contract, plugin_id)
+
+    @property
+    def major(self) -> int:
+        return self.contract.major
+
+    def _instantiate(self) -> Any:
+        linker = self._runtime.linker(self.gen.grants.network)
+        try:
+            return linker.instantiate(self.store, self.gen.loaded.component)
+        except wasmtime.WasmtimeError as e:
+            error = traps.instantiate_error(e, self._site("instantiate"))
+            if error is None:
+                raise
+            raise error from (e if isinstance(error, E.UnknownImportError) else None)
+
+    # --- calling ------------------------------------------------------------------------
+
+    def _run(self, fn: Callable[[], T], what: str) -> T:
+        """Run ``fn`` against this Store within the time limit; map traps to domain errors."""
+        store = self.store
+        self.ctx.memory_refused = 0
+        store.set_epoch_deadline(self._ticks)
+        if self._fuel is not None:
+            store.set_fuel(self._fuel)
+        ctx = self.ctx
+        self._stderr_mark = self.stderr.lines  # a trap keeps what this call wrote
+
+        def guarded() -> T:
+            enter(ctx)
+            try:
+                return fn()
+            finally:
+                enter(None)
+
+        try:
+            if self._thread is None:
+                return guarded()
+            return self._thread.call(guarded, self._timeout + BLOCKED_GRACE_S + 2 * TICK_S)
+        except TimeoutError:
+            self.broken = True
+            raise traps.timeout_error(self._site(what), blocked=True) from None
+        except wasmtime.WasmtimeError as e:
+            self.broken = True
+            self.stderr.flush()
+            raise traps.call_error(e, self._site(what)) from None
+        finally:
+            self.stdout.flush()
+            self.stderr.flush()
+
+    def call(self, name: str, *args: Any) -> Any:
+        func = self.funcs.get(name)
+        if func is None:
+            raise E.MissingExportError(f"does not export {name}", plugin_id=self.plugin_id,
+                                       hint="rebuild it against the full contract")
+        store = self.store
+        return self._run(lambda: func(store, *args), name)
+
+    def _site(self, what: str) -> traps.CallSite:
+        """The failing call as core.traps sees it: its limits and the guest's stderr."""
+        written = self.stderr.lines - self._stderr_mark
+        return traps.CallSite(
+            self.plugin_id, what, self.gen.grants, memory_refused=bool(self.ctx.memory_refused),
+            recent_stderr=tuple(self.stderr.recent[-10:]),
+            call_stderr=tuple(self.stderr.recent[-written:]) if written > 0 else ())
+
+    # --- the contract, in plain Python values -------------------------------------------
+
+    def initialize(self) -> None:
+        config = sorted(self.gen.config.items())
+        typed = self.typed.initialize
+        if typed is not None:
+            err: Any = self._run(lambda: typed(config), "initialize")
+        else:
+            err = self._generic("initialize", lambda: self.call("initialize", config))
+        if err is not None:
+            raise E.InitializeError(f"initialize failed: {self._failure_text(err)}",
+                                    plugin_id=self.plugin_id,
+                                    hint="fix its configuration (wasmbay config) and reload")
+
+    def process(self, text: str, options: Sequence[tuple[str, str]],
+                request_id: str | None) -> ProcessResult:
+        typed = self.typed.process
+        if typed is not None:
+            result = self._run(lambda: typed(text, options, request_id), "process")
+        else:
+            result = self._generic("process",
+                                   lambda: self._process_generic(text, options, request_id))
+        if result.error is not None:
+            result.error = bound(result.error, LIMITS.failure_text)
+        return result
+
+    def get_metadata(self) -> PluginMetadata:
+        """The plugin's metadata, refused (BadMetadataError) if a string breaks LIMITS."""
+        typed = self.typed.get_metadata
+        if typed is not None:
+            md = self._run(typed, "get-metadata")
+        else:
+            md = self._generic("get-metadata", self._get_metadata_generic)
+        return check_metadata(md, self.plugin_id)
+
+    def health(self) -> HealthReport:
+        if not self.contract.has_health:  # no probe (v1): get-metadata proves it answers
+            self.get_metadata()
+            return HealthReport("ok", f"v{self.major} plugin answered get-metadata")
+        typed = self.typed.health
+        if typed is not None:
+            report = self._run(typed, "health")
+        else:
+            report = self._generic("health", self._health_generic)
+        if report.detail is not None and len(report.detail) > LIMITS.failure_text:
+            report = HealthReport(report.status, bound(report.detail, LIMITS.failure_text))
+        return report
+
+    def shutdown(self) -> str | None:
+        typed = self.typed.shutdown
+        if typed is not None:
+            err = self._run(typed, "shutdown")
+            return None if err is None else bound(err, LIMITS.failure_text)
+        err = self._generic("shutdown", lambda: self.call("shutdown"))
+        return None if err is None else self._failure_text(err)
+
+    # --- the generic path: wasmtime-py's Func.__call__ and its Record/Variant values --------
+
+    def _generic(self, what: str, fn: Callable[[], T]) -> T:
+        """Run a generic-path call; a value outside the contract becomes a domain error."""
+        try:
+            return fn()
+        except (AttributeError, TypeError, ValueError, AssertionError, NotImplementedError) as e:
+            raise E.PluginTrapError(
+                f"{what} has a type that does not match {self.contract.label} "
+                f"({type(e).__name__}: {e})", plugin_id=self.plugin_id,
+                hint=f"rebuild the plugin against {self.contract.wit_hint}") from None
+
+    def _process_generic(self, text: str, options: Sequence[tuple[str, str]],
+                         request_id: str | None) -> ProcessResult:
+        contract = self.contract
+        res = self.call("process", contract.process_request(text, options, request_id))
+        return contract.decode_process_result(res)
+
+    def _get_metadata_generic(self) -> PluginMetadata:
+        return self.contract.decode_metadata(self.call("get-metadata"))
+
+    def _health_generic(self) -> HealthReport:
+        decode = self.contract.decode_health
+        if decode is None:
+            raise E.MissingExportError(f"{self.contract.label} has no health function",
+                                       plugin_id=self.plugin_id, hint="use get-metadata")
+        return decode(self.call("health"))
+
+    def _failure_text(self, err: Any) -> str:
+        """A plugin's failure text, cut to LIMITS.failure_text (it ends up in messages)."""
+        return bound(self.contract.decode_error(err), LIMITS.failure_text)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.stop()

@@ -1,0 +1,256 @@
+"""A running plugin: a pool of sandboxed instances, its generations, metrics and recovery.
+
+A plugin keeps up to ``max_instances`` instances (core.instance) for callers on several
+threads; each serves one call at a time. After any trap or timeout an instance is
+poisoned: it is thrown away and a fresh one (``initialize`` run again) serves the next
+call. A change of grants, configuration or component builds a new *generation*: its
+first instance must load and initialize before it is swapped in, calls in flight finish
+on the old instances, which are then retired.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from . import errors as E
+from .component import ComponentHost, LoadedComponent
+from .contract import HealthReport, ProcessResult
+from .events import LogLevel, LogRecord
+from .grants import Grants
+from .hostapi import SecretLookup
+from .instance import Generation, PluginInstance
+from .metrics import Metrics
+
+T = TypeVar("T")
+
+
+class Plugin:
+    """A running plugin: routes calls to a pool of instances of the current generation."""
+
+    def __init__(self, runtime: ComponentHost, plugin_id: str, loaded: LoadedComponent, *,
+                 grants: Grants, config: Mapping[str, str],
+                 secret_lookup: SecretLookup | None, max_instances: int = 4,
+                 label: str = "") -> None:
+        self.runtime = runtime
+        self.plugin_id = plugin_id
+        self.max_instances = max(1, max_instances)
+        self.metrics = Metrics()
+        self.label = label
+        self._cond = threading.Condition()
+        self._idle: list[PluginInstance] = []
+        self._closed = False
+        gen = Generation(loaded, grants, dict(config), secret_lookup)
+        first = self._build(gen, version="")
+        self.metadata = first.get_metadata()
+        first.ctx.version = self.version
+        self._gen = gen
+        self._idle.append(first)
+        self._host_log(LogLevel.INFO, f"loaded {self.describe_version()} "
+                                      f"({loaded.info.contract.label})")
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self.label or self.metadata.version
+
+    @property
+    def grants(self) -> Grants:
+        return self._gen.grants
+
+    @property
+    def config(self) -> Mapping[str, str]:
+        return self._gen.config
+
+    @property
+    def info(self) -> Any:
+        return self._gen.loaded.info
+
+    @property
+    def wit_version(self) -> int:
+        return int(self._gen.loaded.info.contract.major)
+
+    def describe_version(self) -> str:
+        return f"{self.metadata.name} {self.version}"
+
+    # --- the pool -----------------------------------------------------------------------
+
+    def _build(self, gen: Generation, version: str | None = None) -> PluginInstance:
+        inst = PluginInstance(self.runtime, self.plugin_id, gen,
+                              self.version if version is None else version)
+        try:
+            inst.initialize()
+        except E.PluginCallError as e:  # a trap or timeout during initialize
+            inst.close()
+            failed = E.InitializeError(f"initialize failed: {e.message}",
+                                       plugin_id=self.plugin_id, hint=e.hint)
+            failed.trace = e.trace
+            raise failed from None
+        except BaseException:
+            inst.close()
+            raise
+        with self._cond:
+            gen.live += 1
+        return inst
+
+    def _acquire(self) -> PluginInstance:
+        stale: list[PluginInstance] = []
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise E.PluginUnavailableError("is closed", plugin_id=self.plugin_id,
+                                                   hint="load it again")
+                gen = self._gen
+                while self._idle:
+                    inst = self._idle.pop()
+                    if inst.gen is gen:
+                        self._retire_all(stale)
+                        return inst
+                    stale.append(inst)
+                if gen.live < self.max_instances:
+                    gen.live += 1  # reserve the slot while building outside the lock
+                    break
+                self._cond.wait()
+        self._retire_all(stale)
+        try:
+            inst = self._build(gen)
+        except BaseException:
+            with self._cond:
+                gen.live -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            gen.live -= 1  # _build counted it again
+        return inst
+
+    def _release(self, inst: PluginInstance) -> None:
+        with self._cond:
+            keep = not inst.broken and inst.gen is self._gen and not self._closed
+            if keep:
+                self._idle.append(inst)
+            else:
+                inst.gen.live -= 1
+            self._cond.notify()
+        if not keep:
+            self._retire(inst, shutdown=not inst.broken)
+
+    def _retire(self, inst: PluginInstance, *, shutdown: bool = True) -> None:
+        if shutdown:
+            try:
+                err = inst.shutdown()
+                if err:
+                    self._host_log(LogLevel.WARN, f"shutdown reported: {err}")
+            except E.WasmbayError as e:
+                self._host_log(LogLevel.WARN, f"shutdown failed: {e.message}")
+        inst.close()
+
+    def _retire_all(self, insts: list[PluginInstance]) -> None:
+        for inst in insts:
+            with self._cond:
+                inst.gen.live -= 1
+            self._retire(inst)
+        insts.clear()
+
+    def _host_log(self, level: LogLevel, message: str, details: str = "") -> None:
+        self.runtime.bus.publish(LogRecord(self.plugin_id, level, message, source="host",
+                                           version=self.version if hasattr(self, "metadata")
+                                           else "", details=details))
+
+    # --- calls --------------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[[PluginInstance], T], *, metered: bool = True) -> T:
+        inst = self._acquire()
+        start = time.perf_counter()
+        try:
+            result = fn(inst)
+        except E.PluginTimeoutError as e:
+            self._failed(inst, e, "timeout", start, metered)
+            raise
+        except E.PluginCallError as e:
+            self._failed(inst, e, "trap", start, metered)
+            raise
+        finally:
+            self._release(inst)
+        if metered:
+            ok = not isinstance(result, ProcessResult) or result.success
+            self.metrics.record(time.perf_counter() - start, "ok" if ok else "error")
+        return result
+
+    def _failed(self, inst: PluginInstance, e: E.PluginCallError, outcome: str,
+                start: float, metered: bool) -> None:
+        inst.broken = True
+        if metered:
+            self.metrics.record(time.perf_counter() - start, outcome)
+        self._host_log(LogLevel.ERROR, f"{e.message}; a fresh instance will serve the next call",
+                       e.trace.text() if e.trace else "")
+
+    def process(self, text: str, options: Sequence[tuple[str, str]] = (),
+                request_id: str | None = None) -> ProcessResult:
+        start = time.perf_counter()
+        result = self._call("process", lambda i: i.process(text, options, request_id))
+        result.served_by = self.version
+        result.duration_s = time.perf_counter() - start
+        return result
+
+    def health(self) -> HealthReport:
+        try:
+            return self._call("health", lambda i: i.health(), metered=False)
+        except E.WasmbayError as e:
+            return HealthReport("failing", e.message)
+
+    # --- changes ------------------------------------------------------------------------
+
+    def reconfigure(self, *, loaded: LoadedComponent | None = None, grants: Grants | None = None,
+                    config: Mapping[str, str] | None = None,
+                    secret_lookup: SecretLookup | None = None, label: str | None = None) -> None:
+        """Swap in a new generation; if it fails to load or initialize, nothing changes."""
+        old = self._gen
+        gen = Generation(loaded or old.loaded, grants if grants is not None else old.grants,
+                         dict(config) if config is not None else old.config,
+                         secret_lookup if secret_lookup is not None else old.secret_lookup)
+        first = self._build(gen, version=label if label is not None else "")
+        try:
+            metadata = first.get_metadata() if loaded is not None else self.metadata
+        except BaseException:
+            with self._cond:
+                gen.live -= 1
+            self._retire(first, shutdown=False)
+            raise
+        # Warm as many instances as the old generation had, so callers after the swap
+        # never wait for an instantiation (swap latency stays flat under load).
+        warm = [first]
+        for _ in range(min(old.live, self.max_instances) - 1):
+            try:
+                warm.append(self._build(gen, version=first.ctx.version))
+            except E.WasmbayError:
+                break  # the rest are built on demand
+        with self._cond:
+            self.metadata = metadata
+            if label is not None:
+                self.label = label
+            for inst in warm:
+                inst.ctx.version = self.version
+            self._gen = gen
+            stale, self._idle = self._idle, warm
+            self._cond.notify_all()
+        self._retire_all(stale)
+
+    def close(self) -> None:
+        """Shut every idle instance down; busy ones are shut down when their call ends."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._cond.notify_all()
+        self._retire_all(idle)
+        self._host_log(LogLevel.INFO, "closed")
+
+    def __enter__(self) -> Plugin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
