@@ -112,7 +112,8 @@ def wasmbay_vs_bare(rt: Runtime, path: Path, calls: int, reps: int) -> dict[str,
     return res
 
 
-def extism_echo(calls: int, reps: int) -> float | None:
+def extism_echo_call() -> Callable[[], object] | None:
+    """One 100-byte Extism echo call, ready to time (None without the bench extra)."""
     try:
         import extism
     except ImportError:
@@ -121,7 +122,14 @@ def extism_echo(calls: int, reps: int) -> float | None:
     plugin = extism.Plugin(wasm, wasi=False)
     data = INPUT.encode()
     assert bytes(plugin.call("echo", data)) == data
-    return median_us({"extism": lambda: plugin.call("echo", data)}, calls, reps)["extism"]
+    return lambda: plugin.call("echo", data)
+
+
+def extism_echo(calls: int, reps: int) -> float | None:
+    call = extism_echo_call()
+    if call is None:
+        return None
+    return median_us({"extism": call}, calls, reps)["extism"]
 
 
 def log_flood_lines_per_s(dirs: AppDirs, typed: bool, lines: int, reps: int) -> float:

@@ -10,6 +10,14 @@ Nothing is kept before the host's contract check passed: :meth:`CompiledCache.ge
 compiles in memory, runs the caller's check on the compiled component (wasmtime needs one
 to read its types) and only then keeps it in memory and writes it to disk, so a refused
 file leaves no artefact behind.
+
+Entries are keyed by content (component sha256, wasmtime version, engine settings and
+compile tier), so an uninstalled plugin's entry serves its reinstall. Each entry's
+sidecar names its component and tier (for ``wasmbay cache list``); the mtime of a
+``<key>.used`` file records its last use, touched on every use without changing the
+artefact's own identity. :meth:`CompiledCache.prune` removes only entries the caller
+says nothing installed refers to, least recently used first, down to a size cap
+(:func:`max_bytes_setting`: ``WASMBAY_CACHE_MAX``, default 2 GiB).
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 from pathlib import Path
@@ -37,6 +46,56 @@ _log = logging.getLogger(__name__)
 WASMTIME_VERSION = _dist_version("wasmtime")
 T = TypeVar("T")
 
+#: The tier of code an entry holds when the caller names none (the optimizing compiler).
+DEFAULT_TIER = "cranelift"
+#: Size the compiled cache is pruned down to (unreferenced entries only) unless
+#: ``WASMBAY_CACHE_MAX`` says otherwise.
+DEFAULT_MAX_BYTES = 2 << 30
+CACHE_MAX_ENV = "WASMBAY_CACHE_MAX"
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
+          "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+
+
+def parse_size(text: str) -> int:
+    """``2G``, ``512MiB``, ``1048576``: a byte count (binary units), or ValueError."""
+    t = text.strip().lower().replace(" ", "")
+    digits = t.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = t[len(digits):]
+    if not digits or unit not in _UNITS:
+        raise ValueError(f"{text[:40]!r} is not a size (e.g. 2G, 512M, 1048576)")
+    value = float(digits) * _UNITS[unit]
+    if not value >= 0 or value != value or value == float("inf"):
+        raise ValueError(f"{text[:40]!r} is not a size (e.g. 2G, 512M, 1048576)")
+    return int(value)
+
+
+def max_bytes_setting(environ: Mapping[str, str] | None = None) -> int:
+    """The cache's size cap: ``WASMBAY_CACHE_MAX`` (e.g. ``2G``, ``0``) or 2 GiB.
+
+    Raises ValueError naming the variable when it is set but is not a size.
+    """
+    raw = (os.environ if environ is None else environ).get(CACHE_MAX_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        return parse_size(raw)
+    except ValueError as e:
+        raise ValueError(f"{CACHE_MAX_ENV}: {e}") from None
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One compiled artefact on disk, as ``wasmbay cache list`` shows it."""
+
+    key: str
+    #: The component it was compiled from, and the tier; None for entries written
+    #: before sidecars named them (such an entry can only be unreferenced).
+    component_sha256: str | None
+    tier: str | None
+    size: int
+    last_used: float
+    path: Path
+
 
 @dataclass
 class CacheStats:
@@ -46,10 +105,19 @@ class CacheStats:
 
 
 class CompiledCache:
-    def __init__(self, engine: Engine, directory: Path | None, engine_fingerprint: str) -> None:
-        self._engine = engine
+    """Compiled code per (component, tier); each tier is compiled by its own engine.
+
+    ``engine`` compiles :data:`DEFAULT_TIER`; ``tier_engines`` adds the others (the
+    runtime's Winch engine for the fast tier). An artefact deserializes only into an
+    engine with the settings that wrote it, so the key includes the tier.
+    """
+
+    def __init__(self, engine: Engine, directory: Path | None, engine_fingerprint: str, *,
+                 tier_engines: Mapping[str, Engine] | None = None) -> None:
+        self._engines: dict[str, Engine] = {DEFAULT_TIER: engine, **(tier_engines or {})}
         self._dir = directory
         self._fingerprint = engine_fingerprint
+        #: Loaded components by cache key (one per component and tier).
         self._memory: dict[str, Component] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -57,56 +125,194 @@ class CompiledCache:
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def key(self, component_sha256: str) -> str:
-        text = f"{component_sha256}|wasmtime-py {WASMTIME_VERSION}|{self._fingerprint}"
+    @property
+    def directory(self) -> Path | None:
+        return self._dir
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        return tuple(self._engines)
+
+    def key(self, component_sha256: str, tier: str = DEFAULT_TIER) -> str:
+        """Content key: the same bytes under the same engine and tier share one entry."""
+        text = (f"{component_sha256}|wasmtime-py {WASMTIME_VERSION}|{self._fingerprint}"
+                f"|tier={tier}")
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def artefact_path(self, component_sha256: str) -> Path | None:
+    def artefact_path(self, component_sha256: str, tier: str = DEFAULT_TIER) -> Path | None:
         if self._dir is None:
             return None
-        return self._dir / f"{self.key(component_sha256)}.cwasm"
+        return self._dir / f"{self.key(component_sha256, tier)}.cwasm"
 
     def get(self, wasm: bytes, component_sha256: str,
-            check: Callable[[Component], T]) -> tuple[Component, T]:
-        """The compiled component for ``wasm`` and what ``check`` said about it.
+            check: Callable[[Component], T], tier: str = DEFAULT_TIER) -> tuple[Component, T]:
+        """The compiled component for ``wasm`` (of ``tier``) and what ``check`` said of it.
 
         ``check`` runs on every component before it is returned, and before a new one is
         kept in memory or written to disk: if it raises, nothing is kept (and an entry on
         disk it refuses is dropped). wasmtime's error propagates if ``wasm`` does not
         compile.
         """
+        key = self.key(component_sha256, tier)
         with self._guard:
-            hit = self._memory.get(component_sha256)
-            lock = self._locks.setdefault(component_sha256, threading.Lock())
+            hit = self._memory.get(key)
+            lock = self._locks.setdefault(key, threading.Lock())
         if hit is not None:  # checked outside the guard: it reads the component's types
-            return hit, check(hit)
+            verdict = check(hit)
+            self.touch(component_sha256, tier)
+            return hit, verdict
         with lock:  # two threads loading one component compile it once
-            hit = self._memory.get(component_sha256)
+            hit = self._memory.get(key)
             if hit is not None:
-                return hit, check(hit)
-            component, verdict = self._load_or_compile(wasm, component_sha256, check)
+                verdict = check(hit)
+                self.touch(component_sha256, tier)
+                return hit, verdict
+            component, verdict = self._load_or_compile(wasm, component_sha256, check, tier)
             with self._guard:
-                self._memory[component_sha256] = component
+                self._memory[key] = component
+            self.touch(component_sha256, tier)
             return component, verdict
 
-    def contains(self, component_sha256: str) -> bool:
-        path = self.artefact_path(component_sha256)
-        return component_sha256 in self._memory or (path is not None and path.exists())
+    def get_cached(self, component_sha256: str, check: Callable[[Component], T],
+                   tier: str = DEFAULT_TIER) -> tuple[Component, T] | None:
+        """Like :meth:`get` for a component already compiled (memory or disk), else None.
 
-    def evict(self, component_sha256: str) -> None:
-        """Forget a component (uninstall): in memory and on disk."""
+        Needs no bytes: the caller (a stored version whose file identity is unchanged)
+        does not read the component file at all when its code is cached.
+        """
+        key = self.key(component_sha256, tier)
         with self._guard:
-            self._memory.pop(component_sha256, None)
-        path = self.artefact_path(component_sha256)
-        if path is not None:
-            path.unlink(missing_ok=True)
-            _sidecar(path).unlink(missing_ok=True)
+            hit = self._memory.get(key)
+            lock = self._locks.setdefault(key, threading.Lock())
+        if hit is None:
+            path = self.artefact_path(component_sha256, tier)
+            if path is None or not path.exists():
+                return None
+            with lock:
+                hit = self._memory.get(key)
+                if hit is None:
+                    hit = self._try_load(path, tier)
+                    if hit is None:
+                        return None
+                    try:
+                        verdict = check(hit)
+                    except Exception:  # written by an older host with looser checks
+                        self._drop(path)
+                        raise
+                    self.stats.loaded += 1
+                    with self._guard:
+                        self._memory[key] = hit
+                    self.touch(component_sha256, tier)
+                    return hit, verdict
+        verdict = check(hit)
+        self.touch(component_sha256, tier)
+        return hit, verdict
 
-    def _load_or_compile(self, wasm: bytes, sha: str,
-                         check: Callable[[Component], T]) -> tuple[Component, T]:
-        path = self.artefact_path(sha)
+    def contains(self, component_sha256: str, tier: str = DEFAULT_TIER) -> bool:
+        path = self.artefact_path(component_sha256, tier)
+        return (self.key(component_sha256, tier) in self._memory
+                or (path is not None and path.exists()))
+
+    def evict(self, component_sha256: str, tiers: Collection[str] | None = None) -> None:
+        """Forget a component: in memory and its entries (every tier by default) on disk."""
+        for tier in self.tiers if tiers is None else tiers:
+            with self._guard:
+                self._memory.pop(self.key(component_sha256, tier), None)
+            path = self.artefact_path(component_sha256, tier)
+            if path is not None:
+                self._drop(path)
+
+    # --- use, listing and eviction --------------------------------------------------------
+
+    def touch(self, component_sha256: str, tier: str = DEFAULT_TIER) -> None:
+        """Record a use of an entry (its ``.used`` file's mtime), for least-recently-used
+        eviction; the artefact itself is untouched, so its recorded identity holds."""
+        path = self.artefact_path(component_sha256, tier)
+        if path is None or not path.exists():
+            return
+        try:
+            _touch(_used_marker(path))
+        except OSError as e:  # a read-only cache still serves; eviction order degrades
+            _log.debug("could not record use of %s: %s", path.name, e)
+
+    def entries(self) -> list[CacheEntry]:
+        """Every entry on disk, least recently used first."""
+        if self._dir is None or not self._dir.is_dir():
+            return []
+        found = []
+        for path in self._dir.glob("*.cwasm"):
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # removed meanwhile
+            try:
+                meta = json.loads(_sidecar(path).read_text())
+            except (OSError, ValueError):
+                meta = None
+            if not isinstance(meta, dict):
+                meta = {}
+            size, last = st.st_size, st.st_mtime
+            for extra in (_sidecar(path), _used_marker(path)):
+                try:
+                    est = extra.stat()
+                except OSError:
+                    continue
+                size += est.st_size
+                if extra.suffix == ".used":  # written with the entry, touched on each use
+                    last = est.st_mtime
+            sha, tier = meta.get("component_sha256"), meta.get("tier")
+            found.append(CacheEntry(
+                key=path.stem, component_sha256=sha if isinstance(sha, str) else None,
+                tier=tier if isinstance(tier, str) else None, size=size, last_used=last,
+                path=path))
+        return sorted(found, key=lambda e: (e.last_used, e.key))
+
+    def size(self) -> int:
+        return sum(e.size for e in self.entries())
+
+    def remove(self, entry: CacheEntry) -> None:
+        """Delete one entry (disk and memory); a running plugin keeps its loaded code."""
+        with self._guard:
+            self._memory.pop(entry.key, None)
+        self._drop(entry.path)
+
+    def prune(self, referenced: Collection[str], max_bytes: int | None, *,
+              everything_unreferenced: bool = False) -> list[CacheEntry]:
+        """Remove entries no installed version refers to, least recently used first,
+        until the cache is at most ``max_bytes`` (all of them with
+        ``everything_unreferenced``). Referenced entries are never removed, even when
+        they alone exceed the cap. Returns what was removed.
+        """
+        entries = self.entries()
+        total = sum(e.size for e in entries)
+        removed = []
+        for e in entries:  # oldest first
+            if not everything_unreferenced and (max_bytes is None or total <= max_bytes):
+                break
+            if e.component_sha256 is not None and e.component_sha256 in referenced:
+                continue
+            self.remove(e)
+            total -= e.size
+            removed.append(e)
+        return removed
+
+    def clear(self) -> list[CacheEntry]:
+        """Remove every entry; the next load of each component compiles it again."""
+        entries = self.entries()
+        for e in entries:
+            self._drop(e.path)
+        with self._guard:
+            self._memory.clear()
+        if self._dir is not None and self._dir.is_dir():
+            for stray in self._dir.glob("*.used"):
+                stray.unlink(missing_ok=True)
+        return entries
+
+    def _load_or_compile(self, wasm: bytes, sha: str, check: Callable[[Component], T],
+                         tier: str) -> tuple[Component, T]:
+        path = self.artefact_path(sha, tier)
         if path is not None and path.exists():
-            component = self._try_load(path)
+            component = self._try_load(path, tier)
             if component is not None:
                 try:
                     verdict = check(component)
@@ -115,12 +321,12 @@ class CompiledCache:
                     raise
                 self.stats.loaded += 1
                 return component, verdict
-        component = Component(self._engine, wasm)  # in memory only, until checked
+        component = Component(self._engines[tier], wasm)  # in memory only, until checked
         verdict = check(component)
         self.stats.compiled += 1
         if path is not None:
             try:
-                self._store(path, component.serialize())
+                self._store(path, component.serialize(), sha, tier)
             except OSError as e:  # a full disk makes the next start slower, nothing worse
                 _log.warning("could not write compiled cache entry %s: %s", path, e)
         return component, verdict
@@ -128,8 +334,9 @@ class CompiledCache:
     def _drop(self, path: Path) -> None:
         path.unlink(missing_ok=True)
         _sidecar(path).unlink(missing_ok=True)
+        _used_marker(path).unlink(missing_ok=True)
 
-    def _try_load(self, path: Path) -> Component | None:
+    def _try_load(self, path: Path, tier: str) -> Component | None:
         try:
             if not _owned_and_private(path):
                 raise ValueError("not owned by this user or readable by others")
@@ -138,25 +345,38 @@ class CompiledCache:
             if (meta.get("stat") != _stat_key(path)
                     and meta.get("artefact_sha256") != _file_sha256(path)):
                 raise ValueError("digest does not match the one recorded when it was written")
-            return Component.deserialize_file(self._engine, str(path))
+            return Component.deserialize_file(self._engines[tier], str(path))
         except (OSError, ValueError, KeyError, wasmtime.WasmtimeError) as e:
             _log.warning("dropping compiled cache entry %s: %s", path.name, e)
             self.stats.dropped += 1
-            path.unlink(missing_ok=True)
-            _sidecar(path).unlink(missing_ok=True)
+            self._drop(path)
             return None
 
-    def _store(self, path: Path, data: bytes | bytearray) -> None:
+    def _store(self, path: Path, data: bytes | bytearray, component_sha256: str,
+               tier: str = DEFAULT_TIER) -> None:
         blob = bytes(data)
         atomic_write_bytes(path, blob)
         meta = {"artefact_sha256": hashlib.sha256(blob).hexdigest(),
                 "stat": _stat_key(path), "wasmtime": WASMTIME_VERSION,
-                "engine": self._fingerprint}
+                "engine": self._fingerprint, "component_sha256": component_sha256,
+                "tier": tier, "written_at": time.time()}
         atomic_write_bytes(_sidecar(path), json.dumps(meta).encode())
 
 
 def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
+
+
+def _used_marker(path: Path) -> Path:
+    return path.with_suffix(".used")
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
 
 
 def _owned_and_private(path: Path) -> bool:

@@ -1,8 +1,9 @@
 """Calling plugins: route each call to stable or canary, then account for it.
 
-After a call the canary's outcome goes to its router (which may roll it back), and at
-most twice a second the plugin's metrics are published and its share of the host
-(descriptors, disk: core.resources) is checked.
+After a call the canary's outcome goes to core.canary (which may roll it back), every
+failed request is logged (source "host": the version that served it, the request id and
+the reason, bounded), and at most twice a second the plugin's metrics are published and
+its share of the host (descriptors, disk: core.resources) is checked.
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from . import errors as E
 from .canary import Canary
 from .contract import HealthReport, ProcessResult
-from .events import LogLevel
+from .events import LogLevel, LogRecord
 from .manager_events import MetricsUpdated, Notifier
 from .records import Records
 from .resources import ResourceWatch
 from .running import RunningPlugin
+from .untrusted import LIMITS, bound
 from .versions import Versions
+
+#: The longest request id quoted in a log line (ids come from API clients).
+MAX_LOGGED_REQUEST_ID = 200
 
 
 class Calls:
@@ -35,29 +40,51 @@ class Calls:
 
     def call(self, plugin_id: str, text: str, options: Sequence[tuple[str, str]] = (),
              request_id: str | None = None) -> ProcessResult:
-        for attempt in range(3):
-            run = self.versions.running.get(plugin_id)
-            plugin, is_canary = run.pick(request_id) if run is not None else (None, False)
-            if plugin is None or run is None:  # not started yet, or failed: say why
-                run = self.versions.ensure_running(plugin_id)
-                plugin, is_canary = run.pick(request_id)
-                assert plugin is not None  # ensure_running returns only a serving one
-            try:
-                result = plugin.process(text, options, request_id)
-            except E.PluginUnavailableError:
-                if attempt == 2:
+        version = ""
+        try:
+            for attempt in range(3):
+                run = self.versions.running.get(plugin_id)
+                plugin, is_canary = run.pick(request_id) if run is not None else (None, False)
+                if plugin is None or run is None:  # not started yet, or failed: say why
+                    run = self.versions.ensure_running(plugin_id)
+                    plugin, is_canary = run.pick(request_id)
+                    assert plugin is not None  # ensure_running returns only a serving one
+                version = plugin.version
+                try:
+                    result = plugin.process(text, options, request_id)
+                except E.PluginUnavailableError:
+                    if attempt == 2:
+                        raise
+                    continue  # swapped or promoted while we picked it: route again
+                except E.PluginCallError:
+                    if is_canary:
+                        self.canary.outcome(plugin_id, run, version, ok=False)
+                    self._after_call(plugin_id, run)
                     raise
-                continue  # swapped or promoted while we picked it: route again
-            except E.PluginCallError:
+                if not result.success:
+                    self._log_failure(plugin_id, version, request_id, LogLevel.WARN,
+                                      "the plugin answered with an error",
+                                      result.error or "(no error message)")
                 if is_canary:
-                    self.canary.outcome(plugin_id, run, ok=False)
+                    self.canary.outcome(plugin_id, run, version, ok=result.success)
                 self._after_call(plugin_id, run)
-                raise
-            if is_canary:
-                self.canary.outcome(plugin_id, run, ok=result.success)
-            self._after_call(plugin_id, run)
-            return result
-        raise AssertionError("unreachable")
+                return result
+            raise AssertionError("unreachable")
+        except E.WasmbayError as e:
+            if self.records.get(plugin_id) is not None:  # unknown ids get no log file
+                self._log_failure(plugin_id, version, request_id, LogLevel.ERROR,
+                                  f"failed ({e.kind})", e.message)
+            raise
+
+    def _log_failure(self, plugin_id: str, version: str, request_id: str | None,
+                     level: LogLevel, what: str, reason: str) -> None:
+        """One host log line per failed request (escaped when shown, bounded here)."""
+        rid = "without an id" if request_id is None else \
+            repr(bound(request_id, MAX_LOGGED_REQUEST_ID))
+        served = f" on {version}" if version else ""
+        self._notify.bus.publish(LogRecord(
+            plugin_id, level, f"request {rid}{served}: {what}: "
+            f"{bound(reason, LIMITS.failure_text)}", source="host", version=version))
 
     def batch(self, requests: Sequence[tuple[str, str]], *, concurrency: int = 4,
               options: Sequence[tuple[str, str]] = ()) -> list[ProcessResult | E.WasmbayError]:

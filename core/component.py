@@ -7,6 +7,7 @@ them and know the runtime only as a :class:`ComponentHost`, so none imports the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,6 +55,10 @@ class LoadedComponent:
     info: ComponentInfo
     path: Path | None = None
     label: str = field(default="")
+    #: The code it holds: "fast" (Winch) or "optimized" (Cranelift); see core.tiering.
+    tier: str = "optimized"
+    #: The component's bytes, kept on fast code until its optimized compile has them.
+    wasm: bytes | None = field(default=None, repr=False)
 
 
 class ComponentHost(Protocol):
@@ -62,6 +67,13 @@ class ComponentHost(Protocol):
     engine: Engine
     bus: EventBus
 
-    def linker(self, network: bool) -> Linker: ...
+    def engine_for(self, tier: str) -> Engine: ...
+
+    def linker(self, network: bool, tier: str = "optimized") -> Linker: ...
 
     def ticks_for(self, seconds: float) -> int: ...
+
+    def optimize_later(self, fast: LoadedComponent,
+                       done: Callable[[LoadedComponent | None, Any], None]) -> bool:
+        """Queue ``fast``'s optimized compile; False when this runtime does not tier up."""
+        ...

@@ -77,6 +77,20 @@ class UsageError(WasmbayError):
     kind = "usage"
 
 
+class CancelledError(WasmbayError):
+    """The user cancelled a preview, install or load; nothing was stored or cached.
+
+    Compiling cannot be interrupted (wasmtime-py has no cancel hook), so a cancel that
+    arrives during a compile takes effect when it returns and its result is discarded.
+    """
+
+    kind = "cancelled"
+
+    def __init__(self, message: str = "cancelled", *, plugin_id: str | None = None,
+                 hint: str = "nothing was installed; start again when you want it") -> None:
+        super().__init__(message, plugin_id=plugin_id, hint=hint)
+
+
 class TrustChangeError(UsageError):
     """An update would change whom the user trusts: another publisher, or an older build.
 

@@ -38,9 +38,6 @@ class HostContext:
     bus: EventBus
     config: Mapping[str, str] = field(default_factory=dict)
     secret_lookup: SecretLookup | None = None
-    #: Enforced by core.memory; counts memory.grow requests refused at the limit.
-    memory_limit: int = 256 * 1024 * 1024
-    memory_refused: int = 0
     _secrets: dict[str, str | None] = field(default_factory=dict)
 
     def get_config(self, key: str) -> str | None:

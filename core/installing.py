@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import errors as E
+from .cachekeeper import CacheKeeper
 from .canary import Canary
 from .component import LoadedComponent
 from .contract import CapabilityRequest, PluginMetadata
@@ -25,8 +26,18 @@ from .grants import GrantDiff, Grants, covered, parse_capability_request, reques
 from .instance import Generation, PluginInstance
 from .library import PluginRecord, check_version, new_version_record, slug, with_build_suffix
 from .logstore import LogStore
-from .manager_events import Notifier, PluginInstalled, PluginUninstalled
+from .manager_events import (
+    CHECKING,
+    COMPILING_FAST,
+    OPTIMIZING,
+    READING,
+    READY,
+    Notifier,
+    PluginInstalled,
+    PluginUninstalled,
+)
 from .package import is_package, read_package
+from .progress import CancelToken, ProgressReporter
 from .publisher import TrustChange, refuse_unaccepted, trust_changes
 from .records import Records
 from .resources import ResourceWatch
@@ -111,15 +122,36 @@ class Installer:
         self.trusted_keys = trusted_keys
         self._notify = notify
         self._logs = logs
+        self.cache_keeper = CacheKeeper(runtime.cache, records)
 
     # --- reading and checking -----------------------------------------------------------
 
-    def read(self, path: Path, plugin_id: str | None = None) -> Candidate:
-        """Validate a .wasm or package completely, without touching the library."""
+    def reporter(self, subject: str, operation: str,
+                 cancel: CancelToken | None = None) -> ProgressReporter:
+        """The Progress events of one preview or install, published on the manager's bus."""
+        return ProgressReporter(self._notify.bus, subject, operation, cancel)
+
+    def read(self, path: Path, plugin_id: str | None = None, *,
+             progress: ProgressReporter | None = None) -> Candidate:
+        """Validate a .wasm or package completely, without touching the library.
+
+        ``progress`` hears the stages and is checked for cancellation between them. A
+        cancel during the compile (which cannot be interrupted) discards its result and
+        the compiled artefact it added to the cache.
+        """
+        progress = progress or self.reporter(str(path), "preview")
+        progress.report(READING)
         wasm, manifest, signed_by = self._read_source(path)
         named = plugin_id or path.stem
-        loaded = self.runtime.compile(wasm, plugin_id=named)
-        metadata = self._metadata(loaded, named)
+        progress.report(CHECKING)
+        loaded = self.runtime.compile(wasm, plugin_id=named, progress=progress)
+        try:
+            progress.check()
+            metadata = self._metadata(loaded, named)
+            progress.check()
+        except E.CancelledError:
+            self._discard(progress, loaded)
+            raise
         pid = plugin_id or (str(manifest["id"]) if manifest else slug(metadata.name))
         if manifest is not None:
             if int(str(manifest["wit_version"])) != loaded.info.contract.major:
@@ -135,7 +167,20 @@ class Installer:
             requested = metadata.capabilities
             for c in requested:  # a malformed request is the plugin's error
                 parse_capability_request(c.text, pid)
+        progress.report(READY, 1.0, check=False)
         return Candidate(path, pid, metadata, requested, signed_by, wasm, loaded)
+
+    def _discard(self, progress: ProgressReporter, loaded: LoadedComponent) -> None:
+        """A cancelled operation keeps no compiled code it produced itself."""
+        if {COMPILING_FAST, OPTIMIZING} & set(progress.stages):  # this operation compiled it
+            self.runtime.cache.evict(loaded.info.sha256)  # every tier
+
+    def _checkpoint(self, progress: ProgressReporter, cand: Candidate) -> None:
+        try:
+            progress.check()
+        except E.CancelledError:
+            self._discard(progress, cand.loaded)
+            raise
 
     def _read_source(self, path: Path) -> tuple[bytes, dict[str, Any] | None, str | None]:
         if not path.exists():
@@ -154,8 +199,10 @@ class Installer:
         finally:
             inst.close()
 
-    def preview(self, path: Path, plugin_id: str | None = None) -> InstallPreview:
-        return self.compare(self.read(path, plugin_id))
+    def preview(self, path: Path, plugin_id: str | None = None, *,
+                cancel: CancelToken | None = None) -> InstallPreview:
+        return self.compare(self.read(path, plugin_id,
+                                      progress=self.reporter(str(path), "preview", cancel)))
 
     def compare(self, cand: Candidate) -> InstallPreview:
         """What installing ``cand`` would change, against the library as it is now."""
@@ -173,10 +220,10 @@ class Installer:
                               escalation, cand.signed_by, changes, current_signer,
                               candidate=cand)
 
-    def _candidate(self, source: Path | str | InstallPreview,
-                   plugin_id: str | None) -> Candidate:
+    def _candidate(self, source: Path | str | InstallPreview, plugin_id: str | None,
+                   progress: ProgressReporter | None = None) -> Candidate:
         if not isinstance(source, InstallPreview):
-            return self.read(Path(source), plugin_id)
+            return self.read(Path(source), plugin_id, progress=progress)
         if plugin_id is not None and plugin_id != source.plugin_id:
             raise E.UsageError(f"the preview is of plugin '{source.plugin_id}', not "
                                f"'{plugin_id}'", plugin_id=plugin_id,
@@ -188,13 +235,21 @@ class Installer:
     def install(self, source: Path | str | InstallPreview, *, grants: Sequence[str] = (),
                 accept_requested: bool = False, plugin_id: str | None = None,
                 start: bool = True, accept_publisher_change: bool = False,
-                allow_downgrade: bool = False) -> str:
-        """Store the candidate as the plugin's stable version and start it; returns its id."""
-        cand = self._candidate(source, plugin_id)
+                allow_downgrade: bool = False, cancel: CancelToken | None = None) -> str:
+        """Store the candidate as the plugin's stable version and start it; returns its id.
+
+        ``cancel`` is honoured until the version is written (then the install completes):
+        a cancelled install raises CancelledError and has stored nothing.
+        """
+        subject = source.plugin_id if isinstance(source, InstallPreview) else str(source)
+        progress = self.reporter(subject, "install", cancel)
+        cand = self._candidate(source, plugin_id, progress)
         pid = cand.plugin_id
+        progress.subject = pid
         with self.versions.changing(pid):
             existing = self.records.get(pid)
             preview = self.compare(cand)  # the library may have changed since the preview
+            self._checkpoint(progress, cand)  # the last point of return: _admit writes
             rec, version = self._admit(
                 preview, existing, grants, what=f"version {cand.metadata.version}",
                 accept_requested=accept_requested,
@@ -208,11 +263,13 @@ class Installer:
             self._notify.emit(PluginInstalled(pid, version, tuple(c.text for c in cand.requested),
                                               tuple(rec.grants.capabilities())))
             self._notify.host_log(pid, LogLevel.INFO, f"installed version {version}")
+            self.cache_keeper.keep_within_cap()  # its own entry is referenced now
             if start and rec.enabled:
                 if existing is not None and pid in self.versions.running:
                     self._serve_update(rec, existing, version, cand.loaded)
                 else:  # a failure leaves it installed with state "failed" + reason
                     self.versions.load(pid, ready=cand.loaded)
+            progress.report(READY, 1.0, check=False)
         return pid
 
     def _serve_update(self, rec: PluginRecord, existing: PluginRecord, version: str,
@@ -311,17 +368,20 @@ class Installer:
     # --- uninstalling -------------------------------------------------------------------
 
     def uninstall(self, plugin_id: str) -> None:
-        """Stop it, forget its secrets, compiled code (unless shared), files and logs."""
+        """Stop it, forget its secrets, files and logs.
+
+        Its compiled code stays cached (keyed by content, so a reinstall of the same
+        bytes compiles nothing) until the cache's size cap needs the room (core.cachekeeper).
+        """
         with self.versions.changing(plugin_id):
             rec = self.records.require(plugin_id)
             self.versions.stop(plugin_id)
             for key in rec.secret_keys:
                 self.secrets.delete(plugin_id, key)
-            for sha in self.records.unshared_components(rec):
-                self.runtime.cache.evict(sha)
             self.library.remove(plugin_id)
             self.resource_watch.forget(plugin_id)
             self.records.forget(plugin_id)
+            self.cache_keeper.keep_within_cap()
         if self._logs:
             self._logs.remove(plugin_id)
         self._notify.emit(PluginUninstalled(plugin_id))

@@ -10,8 +10,8 @@ block inside a WASI call runs its calls on its own thread, so the caller can sto
 from __future__ import annotations
 
 import _thread
+import contextlib
 import itertools
-import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ from wasmtime import Store
 from wasmtime.component import Func
 
 from . import errors as E
-from . import traps, typedcall
+from . import memory, traps, typedcall
 from .component import TICK_S, ComponentHost, LoadedComponent
 from .contract import HealthReport, PluginMetadata, ProcessResult
 from .errortext import signature_error
@@ -56,38 +56,62 @@ class Generation:
 
 
 class _SandboxThread:
-    """Runs one instance's calls, so a guest blocked in a WASI call cannot hold the caller."""
+    """Runs one instance's calls, so a guest blocked in a WASI call cannot hold the caller.
 
-    def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], list[Any], Any] | None] = (
-            queue.SimpleQueue())
+    The hand-off is a pair of bare locks, the cheapest wake-up between two Python threads:
+    the caller puts the job in a slot and releases ``_ready``; the worker runs it, puts
+    the outcome in a slot and releases ``_done``, which the caller awaits with its time
+    limit. A call that times out leaves its instance broken, so no call ever follows
+    one whose outcome is still due; only :meth:`stop` does.
+    """
+
+    def __init__(self, name: str, ctx: HostContext) -> None:
+        self._ready = _thread.allocate_lock()
+        self._ready.acquire()
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        self._job: Callable[[], Any] | None = None
+        self._outcome: tuple[bool, Any] = (False, None)
+        self._stopping = False
+        self._ctx = ctx
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            fn, box, done = job
+        enter(self._ctx)  # this thread serves this one instance: its host calls see it
+        ready, done = self._ready, self._done
+        while True:
+            ready.acquire()
+            fn, self._job = self._job, None
+            if fn is None:
+                return
             try:
-                box.append((True, fn()))
+                self._outcome = (True, fn())
             except BaseException as e:
-                box.append((False, e))
+                self._outcome = (False, e)
             done.release()
+            if self._stopping:
+                return
 
     def call(self, fn: Callable[[], T], timeout: float) -> T:
-        done = _thread.allocate_lock()
-        done.acquire()
-        box: list[tuple[bool, Any]] = []
-        self._jobs.put((fn, box, done))
-        if not done.acquire(timeout=timeout):
+        self._job = fn
+        self._ready.release()
+        if not self._done.acquire(True, timeout):
             raise TimeoutError
-        ok, value = box[0]
+        ok, value = self._outcome
+        self._outcome = (False, None)
         if ok:
             return value  # type: ignore[no-any-return]
         raise value
 
     def stop(self) -> None:
         """Let the thread end after its current job (which may still be blocked)."""
-        self._jobs.put(None)
+        self._stopping = True
+        self._job = None
+        # Wakes an idle worker, which finds no job; if a job was not picked up yet (the
+        # lock is already released), the worker finds it gone.
+        with contextlib.suppress(RuntimeError):
+            self._ready.release()
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
@@ -109,8 +133,7 @@ class PluginInstance:
         grants = gen.grants
         self._ticks = runtime.ticks_for(grants.timeout_s)
         self._timeout = grants.timeout_s
-        self.ctx = HostContext(plugin_id, version, runtime.bus, gen.config, gen.secret_lookup,
-                               memory_limit=grants.memory_bytes)
+        self.ctx = HostContext(plugin_id, version, runtime.bus, gen.config, gen.secret_lookup)
         self.stdout = OutputCapture(runtime.bus, plugin_id, version, "stdout")
         self.stderr = OutputCapture(runtime.bus, plugin_id, version, "stderr")
         if info.needs_network and not grants.network:
@@ -118,15 +141,21 @@ class PluginInstance:
                 f"imports {next(n for n in info.imports if n.startswith('wasi:http/'))}, "
                 "which only the network grant provides", import_name="wasi:http",
                 plugin_id=plugin_id, hint="grant it with --grant network")
-        self.store = Store(runtime.engine)
+        # A Store and linker of the engine that compiled this tier's code (core.tiering).
+        self.store = Store(runtime.engine_for(gen.loaded.tier))
         self.store.set_wasi(build_wasi(grants, self.stdout, self.stderr))
         if grants.network:
             self.store.set_wasi_http()
-        # The memory limit is enforced by core.memory, which also tells us when it was hit.
+        # wasmtime's own limiter: memory.grow past it returns -1 (core.traps says how a
+        # trap is then known to be the limit) and copy-on-write memory images stay on.
+        self.store.set_limits(memory_size=grants.memory_bytes)
+        self._memory_sizes: list[int] | None = None
         self._fuel = grants.fuel
         self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
-        self._thread = (_SandboxThread(f"wasmbay-{plugin_id}")
+        self._thread = (_SandboxThread(f"wasmbay-{plugin_id}", self.ctx)
                         if info.may_block else None)
+        #: How long a caller waits for a call on the sandbox thread before giving up on it.
+        self._wait_s = self._timeout + BLOCKED_GRACE_S + 2 * TICK_S
         try:
             self.instance = self._run(self._instantiate, "instantiate")
         except BaseException:
@@ -152,7 +181,7 @@ class PluginInstance:
         return self.contract.major
 
     def _instantiate(self) -> Any:
-        linker = self._runtime.linker(self.gen.grants.network)
+        linker = self._runtime.linker(self.gen.grants.network, self.gen.loaded.tier)
         try:
             return linker.instantiate(self.store, self.gen.loaded.component)
         except wasmtime.WasmtimeError as e:
@@ -166,24 +195,18 @@ class PluginInstance:
     def _run(self, fn: Callable[[], T], what: str) -> T:
         """Run ``fn`` against this Store within the time limit; map traps to domain errors."""
         store = self.store
-        self.ctx.memory_refused = 0
         store.set_epoch_deadline(self._ticks)
         if self._fuel is not None:
             store.set_fuel(self._fuel)
-        ctx = self.ctx
         self._stderr_mark = self.stderr.lines  # a trap keeps what this call wrote
-
-        def guarded() -> T:
-            enter(ctx)
+        try:
+            if self._thread is not None:  # its thread has entered this instance's context
+                return self._thread.call(fn, self._wait_s)
+            enter(self.ctx)
             try:
                 return fn()
             finally:
                 enter(None)
-
-        try:
-            if self._thread is None:
-                return guarded()
-            return self._thread.call(guarded, self._timeout + BLOCKED_GRACE_S + 2 * TICK_S)
         except TimeoutError:
             self.broken = True
             raise traps.timeout_error(self._site(what), blocked=True) from None
@@ -207,9 +230,19 @@ class PluginInstance:
         """The failing call as core.traps sees it: its limits and the guest's stderr."""
         written = self.stderr.lines - self._stderr_mark
         return traps.CallSite(
-            self.plugin_id, what, self.gen.grants, memory_refused=bool(self.ctx.memory_refused),
+            self.plugin_id, what, self.gen.grants, memory_sizes=self._measure_memories,
             recent_stderr=tuple(self.stderr.recent[-10:]),
             call_stderr=tuple(self.stderr.recent[-written:]) if written > 0 else ())
+
+    def _measure_memories(self) -> list[int] | None:
+        """The trapped Store's memory sizes, read while closing it (core.memory).
+
+        Only for a trap (the Store is poisoned, the instance broken, no call in flight):
+        nothing touches the Store afterwards.
+        """
+        if self._memory_sizes is None:
+            self._memory_sizes = memory.sizes_released_by(self.store.close)
+        return self._memory_sizes
 
     # --- the contract, in plain Python values -------------------------------------------
 

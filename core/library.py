@@ -28,6 +28,7 @@ from typing import Any
 from .errors import BadMetadataError, LibraryEntryError, UsageError
 from .grants import DEFAULT_DISK_QUOTA, DEFAULT_MEMORY, DEFAULT_TIMEOUT, DirGrant, Grants
 from .paths import atomic_write_bytes
+from .rollout import DEFAULT_CONFIDENCE, AutoRollback
 
 STATE = "state.json"
 STATE_FORMAT = 1
@@ -46,6 +47,10 @@ class VersionRecord:
     #: Fingerprint of the trusted key that signed this version; None if unsigned (and in
     #: state files written before signers were recorded). The stable one's is the publisher.
     signed_by: str | None = None
+    #: The stored component file's identity when its sha256 was last checked
+    #: (:func:`file_identity`); while it is unchanged a load need not re-hash the file.
+    #: None in records written before it was kept: the next load hashes and records it.
+    file_identity: list[int] | None = None
 
 
 @dataclass
@@ -60,7 +65,11 @@ class PluginRecord:
     canary: str | None = None
     canary_percent: int = 0
     previous_stable: str | None = None
+    #: AutoRollback settings (max_error_rate, min_calls, confidence); None when off.
     auto_rollback: dict[str, Any] | None = None
+    #: The canary's calls and failures so far ({version, calls, failures}), kept so the
+    #: automatic rollback's evidence survives a restart; None without a canary.
+    canary_evidence: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -104,8 +113,10 @@ class PluginRecord:
             grants=_grants(d.get("grants", {})), config=dict(config),
             secret_keys=_str_list(d.get("secret_keys", []), "secret_keys"),
             canary=canary, canary_percent=percent, previous_stable=previous,
-            auto_rollback=_auto_rollback(d.get("auto_rollback")))
-        for ver in (rec.stable, rec.canary, rec.previous_stable):
+            auto_rollback=_auto_rollback(d.get("auto_rollback")),
+            canary_evidence=_canary_evidence(d.get("canary_evidence")))
+        evidence = rec.canary_evidence["version"] if rec.canary_evidence else None
+        for ver in (rec.stable, rec.canary, rec.previous_stable, evidence):
             if ver is not None and ver not in versions:
                 raise ValueError(f"refers to version {ver[:80]!r}, which is not installed")
         return rec
@@ -149,7 +160,30 @@ _VERSION_FIELDS: dict[str, Any] = {
     "installed_at": lambda v: _num(v, "installed_at"),
     "requested": lambda v: _str_list(v, "requested"),
     "size": lambda v: _num(v, "size", integer=True),
+    "file_identity": lambda v: _identity(v),
 }
+
+
+def _identity(value: object) -> None:
+    if value is None:
+        return
+    if (not isinstance(value, list) or len(value) != len(IDENTITY_FIELDS)
+            or any(type(x) is not int for x in value)):
+        raise ValueError(f"file_identity is not {len(IDENTITY_FIELDS)} integers")
+
+
+#: What :func:`file_identity` records: any rewrite, copy, restore or same-size edit with
+#: its mtime put back changes one of them (ctime cannot be set from user space).
+IDENTITY_FIELDS = ("size", "mtime_ns", "ctime_ns", "inode", "device")
+
+
+def file_identity(path: Path) -> list[int] | None:
+    """The identity of a stored file (see :data:`IDENTITY_FIELDS`), or None if unreadable."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 
 
 def _version_record(key: str, value: object) -> VersionRecord:
@@ -216,15 +250,37 @@ def _disk_quota(d: dict[str, Any]) -> int:
 
 
 def _auto_rollback(value: object) -> dict[str, Any] | None:
+    """The settings, normalised: a state file from before the statistical test has a
+    ``window`` (calls before any judgement), which becomes ``min_calls``."""
     if value is None:
         return None
     d = _obj(value, "auto_rollback")
-    if set(d) != {"max_error_rate", "window"}:
-        raise ValueError("auto_rollback needs exactly max_error_rate and window")
-    _num(d["max_error_rate"], "max_error_rate")
-    if _num(d["window"], "window", integer=True) <= 0:
-        raise ValueError("auto_rollback window is not positive")
-    return dict(d)
+    if set(d) == {"max_error_rate", "window"}:
+        d = {"max_error_rate": d["max_error_rate"], "min_calls": d["window"]}
+    elif set(d) != {"max_error_rate", "min_calls", "confidence"}:
+        raise ValueError("auto_rollback needs exactly max_error_rate, min_calls and "
+                         "confidence (or the older max_error_rate and window)")
+    rate = _num(d["max_error_rate"], "auto_rollback max_error_rate")
+    calls = _num(d["min_calls"], "auto_rollback min_calls", integer=True)
+    confidence = _num(d.get("confidence", DEFAULT_CONFIDENCE), "auto_rollback confidence")
+    try:
+        return AutoRollback(float(rate), int(calls), float(confidence)).to_dict()
+    except ValueError as e:
+        raise ValueError(f"auto_rollback: {e}") from None
+
+
+def _canary_evidence(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    d = _obj(value, "canary_evidence")
+    if set(d) != {"version", "calls", "failures"}:
+        raise ValueError("canary_evidence needs exactly version, calls and failures")
+    version = _str(d["version"], "canary_evidence version")
+    calls = _num(d["calls"], "canary_evidence calls", integer=True)
+    failures = _num(d["failures"], "canary_evidence failures", integer=True)
+    if not 0 <= failures <= calls:
+        raise ValueError("canary_evidence counts are negative or more failures than calls")
+    return {"version": version, "calls": int(calls), "failures": int(failures)}
 
 
 # --- ids and versions ------------------------------------------------------------------
@@ -390,6 +446,8 @@ class Library:
 
         ``new``: the caller has no record of this plugin; a state file still on disk is a
         damaged entry the user is reinstalling over, kept beside as ``state.json.damaged-*``.
+        The component's :func:`file_identity` is recorded in ``version`` and in ``rec``
+        (its bytes are the ones the caller hashed), so loads need not hash it again.
         """
         self.check_grants(rec.grants, rec.plugin_id)
         comp = self.component_path(rec.plugin_id, version.version)
@@ -399,7 +457,10 @@ class Library:
         if not self.exists(rec.plugin_id) and not os.path.lexists(target):
             staging = self.root / f".staging-{rec.plugin_id}-{uuid.uuid4().hex[:8]}"
             try:
-                atomic_write_bytes(staging / comp.relative_to(target), wasm)
+                staged = staging / comp.relative_to(target)
+                atomic_write_bytes(staged, wasm)
+                # renaming the folder below leaves the file's identity as it is
+                self._record_identity(rec, version, staged)
                 atomic_write_bytes(staging / STATE, rec.to_json())
                 os.rename(staging, target)  # the install is one rename
             except BaseException:
@@ -412,7 +473,13 @@ class Library:
         # An existing plugin, or a folder left by an install cut short: the component goes
         # first and the state file, which is what makes it installed, last.
         atomic_write_bytes(comp, wasm)
+        self._record_identity(rec, version, comp)
         self.save(rec)
+
+    @staticmethod
+    def _record_identity(rec: PluginRecord, version: VersionRecord, path: Path) -> None:
+        version.file_identity = file_identity(path)
+        rec.versions[version.version] = version
 
     def remove(self, plugin_id: str) -> None:
         """Remove the plugin's records, then its private folders (the records go first)."""

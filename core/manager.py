@@ -28,6 +28,8 @@ from typing import Any
 
 from . import errors as E
 from . import resources
+from .cache import CacheEntry
+from .cachekeeper import CacheListing, VerifyResult
 from .calls import Calls
 from .canary import Canary
 from .contract import HealthReport, ProcessResult
@@ -40,11 +42,13 @@ from .logstore import LogStore
 from .manager_events import Notifier, PluginFailed
 from .metrics import MetricsSnapshot
 from .paths import AppDirs
+from .progress import CancelToken
 from .records import Records
 from .running import RunningPlugin, RunningPlugins
 from .runtime import Runtime
 from .secrets import SecretStore
 from .settings import Settings
+from .tiering import COMPILER, TIERS
 from .versions import Versions
 
 __all__ = ["InstallPreview", "PluginManager", "PluginStatus"]
@@ -74,11 +78,19 @@ class PluginStatus:
     publisher: str | None = None  # fingerprint of the stable version's signer
     #: Its share of the host (core.resources.Usage): open files, disk, budgets.
     resources: dict[str, Any] = field(default_factory=dict)
+    #: The code the running stable version serves (core.tiering): "fast" (Winch),
+    #: "optimized" (Cranelift) or "optimizing" (fast until the optimized compile is
+    #: swapped in); "" when it is not running.
+    tier: str = ""
+    #: The tiers whose compiled code of the stable version is cached.
+    compiled_tiers: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, rec: PluginRecord, run: RunningPlugin | None,
-           usage: dict[str, Any]) -> PluginStatus:
+    def of(cls, rec: PluginRecord, run: RunningPlugin | None, usage: dict[str, Any],
+           auto_rollback: dict[str, Any] | None = None,
+           compiled_tiers: tuple[str, ...] = ()) -> PluginStatus:
         ver = rec.versions[rec.stable]
+        stable = run.stable if run else None
         return cls(
             plugin_id=rec.plugin_id, name=ver.name, description=ver.description,
             stable=rec.stable, canary=rec.canary, canary_percent=rec.canary_percent,
@@ -87,14 +99,16 @@ class PluginStatus:
             reason=run.reason if run else "", wit_version=ver.wit_version,
             capabilities=tuple(rec.grants.capabilities()), config=dict(rec.config),
             secret_keys=tuple(rec.secret_keys), versions=tuple(rec.versions),
-            metrics=run.metrics() if run else {}, auto_rollback=rec.auto_rollback,
-            publisher=ver.signed_by, resources=usage)
+            metrics=run.metrics() if run else {}, auto_rollback=auto_rollback,
+            publisher=ver.signed_by, resources=usage,
+            tier=stable.tier if stable is not None else "", compiled_tiers=compiled_tiers)
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["capabilities"] = list(self.capabilities)
         d["secret_keys"] = list(self.secret_keys)
         d["versions"] = list(self.versions)
+        d["compiled_tiers"] = list(self.compiled_tiers)
         return d
 
 
@@ -154,40 +168,70 @@ class PluginManager:
     def status(self, plugin_id: str) -> PluginStatus:
         rec = self._records.require(plugin_id)
         usage = self.resource_watch.usage(plugin_id, rec.grants).to_dict()
-        return PluginStatus.of(rec, self._running.get(plugin_id), usage)
+        sha = rec.versions[rec.stable].sha256
+        tiers = tuple(t for t in TIERS if self.runtime.cache.contains(sha, COMPILER[t]))
+        return PluginStatus.of(rec, self._running.get(plugin_id), usage,
+                               self._canary.progress(rec), tiers)
 
     def statuses(self) -> list[PluginStatus]:
         return [self.status(i) for i in self.ids()]
 
     # --- install ----------------------------------------------------------------------
 
-    def preview(self, path: Path | str, plugin_id: str | None = None) -> InstallPreview:
+    def preview(self, path: Path | str, plugin_id: str | None = None, *,
+                cancel: CancelToken | None = None) -> InstallPreview:
         """Read and check a .wasm or package completely, without touching the library.
 
         The preview carries what was checked: pass it to :meth:`install` (or
         :meth:`start_canary`) after the user's consent, and the file is not read again.
+        Its stages are published as Progress events; ``cancel`` stops it between stages
+        (CancelledError; a compile already under way finishes and is discarded).
         """
-        return self._installer.preview(Path(path), plugin_id)
+        return self._installer.preview(Path(path), plugin_id, cancel=cancel)
 
     def install(self, source: Path | str | InstallPreview, *, grants: Sequence[str] = (),
                 accept_requested: bool = False, plugin_id: str | None = None,
                 start: bool = True, accept_publisher_change: bool = False,
-                allow_downgrade: bool = False) -> PluginStatus:
+                allow_downgrade: bool = False,
+                cancel: CancelToken | None = None) -> PluginStatus:
         """Install a file, or the :class:`InstallPreview` the user consented to.
 
         Given a preview (``install(manager.preview(path), grants=...)``) the bytes it
         checked are stored and started: no second read, compile or throwaway instance,
         and what is installed is what was shown even if the file changed since. Its
         grants and trust checks are redone against the library as it is now.
-        ``plugin_id``, when given with a preview, must be the preview's.
+        ``plugin_id``, when given with a preview, must be the preview's. ``cancel``
+        works until the version is written: a cancelled install stores nothing.
         """
         return self.status(self._installer.install(
             source, grants=grants, accept_requested=accept_requested, plugin_id=plugin_id,
             start=start, accept_publisher_change=accept_publisher_change,
-            allow_downgrade=allow_downgrade))
+            allow_downgrade=allow_downgrade, cancel=cancel))
 
     def uninstall(self, plugin_id: str) -> None:
         self._installer.uninstall(plugin_id)
+
+    # --- compiled cache and integrity -------------------------------------------------
+
+    def cache_listing(self) -> list[CacheListing]:
+        """The compiled cache's entries, least recently used first, with their users."""
+        return self._installer.cache_keeper.listing()
+
+    def prune_cache(self, *, everything_unreferenced: bool = False) -> list[CacheEntry]:
+        """Evict entries no installed version uses, down to the cap (or all of them)."""
+        return self._installer.cache_keeper.prune(everything_unreferenced=everything_unreferenced)
+
+    def cache_max_bytes(self) -> int:
+        """The cap unreferenced entries are evicted down to (``WASMBAY_CACHE_MAX``)."""
+        return self._installer.cache_keeper.cap()
+
+    def clear_cache(self) -> list[CacheEntry]:
+        """Remove every compiled entry; running plugins keep the code they loaded."""
+        return self.runtime.cache.clear()
+
+    def verify(self) -> list[VerifyResult]:
+        """Re-hash every stored version of every installed plugin."""
+        return self._installer.cache_keeper.verify()
 
     # --- running ----------------------------------------------------------------------
 
@@ -271,9 +315,14 @@ class PluginManager:
         """Drop the canary; without one, go back to the previous stable version."""
         return self._canary.rollback(plugin_id, reason, automatic)
 
-    def set_auto_rollback(self, plugin_id: str, max_error_rate: float | None,
-                          window: int = 100) -> None:
-        self._canary.set_auto_rollback(plugin_id, max_error_rate, window)
+    def set_auto_rollback(self, plugin_id: str, max_error_rate: float | None, *,
+                          min_calls: int | None = None, confidence: float | None = None,
+                          window: int | None = None) -> None:
+        """Roll a canary back once ``min_calls`` calls (default 5) show, at ``confidence``
+        (default 0.95), an error rate above ``max_error_rate``; None turns it off.
+        ``window`` is the deprecated name of ``min_calls`` (core.canary)."""
+        self._canary.set_auto_rollback(plugin_id, max_error_rate, min_calls=min_calls,
+                                       confidence=confidence, window=window)
 
     # --- hot reload -------------------------------------------------------------------
 
@@ -319,6 +368,7 @@ class PluginManager:
             watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.stop()
+        self._canary.close()  # the canaries' evidence, for the next host
         for run in self._running.pop_all():
             run.close()
         if self._unsubscribe_logs:

@@ -35,6 +35,33 @@ class PluginLoading(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Progress(Event):
+    """A stage of a preview, install, load or cache warm-up, with the time since it began.
+
+    ``plugin_id`` is the plugin's id, or the file's path while its id is not known yet
+    (a preview). ``stage`` is one of :data:`STAGES`; ``fraction`` is 0.0 to 1.0 where the
+    whole is known, else None. The optimizing stages may arrive after the operation
+    returned (the optimized compile runs in the background).
+    """
+
+    operation: str
+    stage: str
+    elapsed_s: float
+    fraction: float | None = None
+
+
+# The stages of Progress, in the order they happen.
+READING = "reading"
+CHECKING = "checking"
+COMPILING_FAST = "compiling (fast)"
+READY = "ready"
+OPTIMIZING = "optimizing"
+OPTIMIZED = "optimized"
+CANCELLED = "cancelled"
+STAGES = (READING, CHECKING, COMPILING_FAST, READY, OPTIMIZING, OPTIMIZED)
+
+
+@dataclass(frozen=True, slots=True)
 class PluginReady(Event):
     version: str
     wit_version: int = 1

@@ -1,149 +1,87 @@
-"""Linear memories the host allocates itself, so a memory limit is a clear error.
+"""How big a Store's linear memories were, read from the operating system's memory map.
 
-wasmtime's store limiter refuses a ``memory.grow`` silently: the guest sees -1 and
-usually traps with ``unreachable``, and the host cannot tell a memory bomb from any
-other bug. With our own memory creator the limit is enforced here, and a refused growth
-is recorded on the plugin instance that asked, so its trap is reported as "ran out of
-memory at its limit of N" with the grant that fixes it.
+wasmtime's own store limiter (``Store.set_limits(memory_size=N)``, which keeps its
+copy-on-write memory images) refuses a ``memory.grow`` past the limit silently: the
+guest sees -1 and usually traps with ``unreachable``. The C API reaches no core memory
+of a component instance, so the host cannot ask the memory its size. The kernel can: a
+wasmtime linear memory is one address reservation in which exactly the memory's current
+bytes are readable and writable, bracketed by inaccessible guard pages.
 
-Memories are reserved up front (address space only, ``MAP_NORESERVE``), never move, and
-are made accessible page range by page range as they grow. Only creation and growth
-call into Python; loads and stores are plain machine code.
+:func:`sizes_released_by` reads ``/proc/self/maps``, runs ``release`` (closing the
+trapped Store: it is poisoned and about to be replaced anyway), reads the map again and
+returns the readable-writable runs of the reservations that vanished: the sizes that
+Store's memories had when it trapped. core.traps decides from them (see its rule).
+Only a trap nothing else explains pays for this; on a system without ``/proc/self/maps``
+the answer is unknown (None) and only the guest's own words can tell a memory limit.
 """
 
 from __future__ import annotations
 
-import ctypes
-import mmap
-import threading
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
 
-from wasmtime import Config
+_MAPS = Path("/proc/self/maps")
 
-from . import hostapi
-from . import wasmtime_internals as wi
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                       ctypes.c_int, ctypes.c_long]
-_libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_MAP_FAILED = ctypes.c_void_p(-1).value
-_PROT_NONE = 0
-_RW = mmap.PROT_READ | mmap.PROT_WRITE
-_MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000)
-_PAGE = mmap.PAGESIZE
-#: Memory created outside any plugin call (never happens in Wasmbay) gets this limit.
-FALLBACK_LIMIT = 256 * 1024 * 1024
+#: (start, end, perms, path) of one mapping; path "" for anonymous memory.
+_Mapping = tuple[int, int, str, str]
 
 
-@dataclass
-class _LinearMemory:
-    base: int
-    reserved: int  # bytes of address space, guard included
-    usable: int  # bytes the memory could ever grow to (we refuse past ``limit``)
-    size: int
-    limit: int
-    ctx: hostapi.HostContext | None
-
-
-_memories: dict[int, _LinearMemory] = {}
-_ids = iter(range(1, 1 << 62))
-_lock = threading.Lock()
-
-
-def _error(message: str) -> int:
-    return wi.error_pointer(message)
-
-
-def _round_up(n: int) -> int:
-    return (n + _PAGE - 1) // _PAGE * _PAGE
-
-
-@wi.NewMemoryCallback  # type: ignore[untyped-decorator]
-def _new_memory(_env: Any, _ty: Any, minimum: int, maximum: int, reserved: int, guard: int,
-                ret: Any) -> int:
+def _read_maps() -> set[_Mapping] | None:
     try:
-        ctx = hostapi.current_or_none()
-        limit = ctx.memory_limit if ctx is not None else FALLBACK_LIMIT
-        if minimum > limit:
-            if ctx is not None:
-                ctx.memory_refused += 1
-            return _error(f"memory minimum of {minimum} bytes exceeds the memory limit of "
-                          f"{limit} bytes")
-        limit = min(limit, maximum) if maximum else limit
-        # A static memory must be exactly `reserved` big (wasmtime elides bounds checks
-        # against it); a dynamic one we reserve to its limit so it never has to move.
-        usable = _round_up(max(reserved, limit, minimum))
-        span = usable + _round_up(guard)
-        base = _libc.mmap(None, span, _PROT_NONE,
-                          mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE, -1, 0)
-        if base in (None, _MAP_FAILED):
-            return _error(f"could not reserve {span} bytes of address space")
-        if minimum and _libc.mprotect(base, _round_up(minimum),
-                                      _RW) != 0:
-            _libc.munmap(base, span)
-            return _error("could not commit the initial memory")
-        with _lock:
-            key = next(_ids)
-            _memories[key] = _LinearMemory(base, span, usable, minimum, limit, ctx)
-        out = ret.contents
-        out.env = key
-        out.get_memory = _get_memory
-        out.grow_memory = _grow_memory
-        out.finalizer = _finalize
-        return 0
-    except Exception as e:  # never unwind through C
-        return _error(f"memory creation failed: {e}")
+        text = _MAPS.read_text()
+    except OSError:
+        return None
+    out: set[_Mapping] = set()
+    for line in text.splitlines():
+        parts = line.split(maxsplit=5)
+        if len(parts) < 5:
+            continue
+        start, _, end = parts[0].partition("-")
+        out.add((int(start, 16), int(end, 16), parts[1], parts[5] if len(parts) > 5 else ""))
+    return out
 
 
-@wi.MemoryGetCallback  # type: ignore[untyped-decorator]
-def _get_memory(env: Any, byte_size: Any, max_byte_size: Any) -> int:
-    mem = _memories[env]
-    byte_size[0] = mem.size
-    # Report the reservation, not the limit: wasmtime refuses growth past this maximum
-    # silently, while a growth past the limit must reach _grow_memory to be recorded.
-    max_byte_size[0] = mem.usable
-    return mem.base
+def _accessible_runs(mappings: set[_Mapping]) -> list[int]:
+    """Byte sizes of the readable-writable runs that sit inside a guarded reservation."""
+    runs: list[int] = []
+    ordered = sorted(mappings)
+    run = 0
+    guarded = False  # the run follows an inaccessible mapping it touches
+    prev_end = -1
+    for start, end, perms, _path in ordered:
+        if start != prev_end:  # a gap ends any run (a free range, or a kept mapping)
+            run, guarded = 0, False
+        if perms.startswith("---"):
+            if run and guarded:
+                runs.append(run)
+            run, guarded = 0, True
+        elif perms.startswith("rw"):
+            run += end - start
+        else:
+            run, guarded = 0, False
+        prev_end = end
+    return runs
 
 
-@wi.MemoryGrowCallback  # type: ignore[untyped-decorator]
-def _grow_memory(env: Any, new_size: int) -> int:
-    mem = _memories[env]
-    if new_size > mem.limit:
-        if mem.ctx is not None:
-            mem.ctx.memory_refused += 1
-        return _error(f"memory limit of {mem.limit} bytes reached")
-    if new_size > mem.size:
-        start = _round_up(mem.size) if mem.size else 0
-        end = _round_up(new_size)
-        if end > start and _libc.mprotect(mem.base + start, end - start,
-                                          _RW) != 0:
-            return _error("could not commit memory")
-    mem.size = new_size
-    return 0
+def sizes_released_by(release: Callable[[], None]) -> list[int] | None:
+    """Run ``release`` and return the sizes of the linear memories it freed (see module).
+
+    Another thread freeing a memory between the two reads would be counted too; the
+    window is the time ``release`` takes (well under a millisecond for a trapped Store).
+    """
+    before = _read_maps()
+    release()
+    after = _read_maps()
+    if before is None or after is None:
+        return None
+    return _accessible_runs(before - after)
 
 
-@ctypes.CFUNCTYPE(None, ctypes.c_void_p)  # type: ignore[untyped-decorator]
-def _finalize(env: Any) -> None:
-    with _lock:
-        mem = _memories.pop(env, None)
-    if mem is not None:
-        _libc.munmap(mem.base, mem.reserved)
-
-
-_creator = wi.MemoryCreator()
-_creator.env = None  # type: ignore[assignment]
-_creator.new_memory = _new_memory  # type: ignore[assignment]
-_creator.finalizer = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda _env: None)  # type: ignore[assignment]
-
-
-def install(config: Config) -> None:
-    """Make every linear memory of engines built from ``config`` one of ours."""
-    wi.install_memory_creator(config, _creator)  # and copy-on-write images off
-
-
-def live_memories() -> int:
-    return len(_memories)
+def guarded_reservations() -> int | None:
+    """Bytes of inaccessible anonymous address space the process holds (wasm reservations
+    and guards are nearly all of it): a leak of linear memories shows here."""
+    before = _read_maps()
+    if before is None:
+        return None
+    return sum(end - start for start, end, perms, path in before
+               if perms.startswith("---") and not path)

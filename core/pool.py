@@ -22,7 +22,11 @@ from .events import LogLevel, LogRecord
 from .grants import Grants
 from .hostapi import SecretLookup
 from .instance import Generation, PluginInstance
+from .manager_events import OPTIMIZED, OPTIMIZING
 from .metrics import Metrics
+from .progress import ProgressReporter
+from .tiering import FAST
+from .tiering import OPTIMIZING as TIER_OPTIMIZING
 
 T = TypeVar("T")
 
@@ -42,6 +46,10 @@ class Plugin:
         self._cond = threading.Condition()
         self._idle: list[PluginInstance] = []
         self._closed = False
+        #: Held by every generation change (reconfigure, the tier swap), never by calls.
+        self._changing = threading.RLock()
+        #: The fast component whose optimized compile is queued or running (core.tiering).
+        self._optimizing: LoadedComponent | None = None
         gen = Generation(loaded, grants, dict(config), secret_lookup)
         first = self._build(gen, version="")
         self.metadata = first.get_metadata()
@@ -49,7 +57,8 @@ class Plugin:
         self._gen = gen
         self._idle.append(first)
         self._host_log(LogLevel.INFO, f"loaded {self.describe_version()} "
-                                      f"({loaded.info.contract.label})")
+                                      f"({loaded.info.contract.label}, {loaded.tier} code)")
+        self._tier_up_later(loaded)
 
     # --- properties ---------------------------------------------------------------------
 
@@ -72,6 +81,14 @@ class Plugin:
     @property
     def wit_version(self) -> int:
         return int(self._gen.loaded.info.contract.major)
+
+    @property
+    def tier(self) -> str:
+        """The code serving calls: "fast", "optimized", or "optimizing" (fast, for now)."""
+        loaded = self._gen.loaded
+        if loaded.tier == FAST and self._optimizing is loaded:
+            return TIER_OPTIMIZING
+        return loaded.tier
 
     def describe_version(self) -> str:
         return f"{self.metadata.name} {self.version}"
@@ -207,6 +224,15 @@ class Plugin:
                     config: Mapping[str, str] | None = None,
                     secret_lookup: SecretLookup | None = None, label: str | None = None) -> None:
         """Swap in a new generation; if it fails to load or initialize, nothing changes."""
+        with self._changing:
+            self._reconfigure(loaded=loaded, grants=grants, config=config,
+                              secret_lookup=secret_lookup, label=label)
+        if loaded is not None:
+            self._tier_up_later(loaded)
+
+    def _reconfigure(self, *, loaded: LoadedComponent | None, grants: Grants | None,
+                     config: Mapping[str, str] | None, secret_lookup: SecretLookup | None,
+                     label: str | None) -> None:
         old = self._gen
         gen = Generation(loaded or old.loaded, grants if grants is not None else old.grants,
                          dict(config) if config is not None else old.config,
@@ -237,6 +263,46 @@ class Plugin:
             stale, self._idle = self._idle, warm
             self._cond.notify_all()
         self._retire_all(stale)
+
+    # --- tiers --------------------------------------------------------------------------
+
+    def _tier_up_later(self, loaded: LoadedComponent) -> None:
+        """Fast code serves now; ask for optimized code, swapped in when it is ready."""
+        if loaded.tier != FAST:
+            return
+        progress = ProgressReporter(self.runtime.bus, self.plugin_id, "optimize")
+        self._optimizing = loaded
+        if not self.runtime.optimize_later(
+                loaded, lambda opt, err: self._tier_up(loaded, opt, err, progress)):
+            self._optimizing = None
+            return
+        progress(OPTIMIZING, None)
+
+    def _tier_up(self, fast: LoadedComponent, optimized: LoadedComponent | None,
+                 error: E.WasmbayError | None, progress: ProgressReporter) -> None:
+        """Serve ``optimized`` in place of ``fast`` (new instances use it, old ones drain).
+
+        Skipped when the plugin closed or moved on to another component meanwhile; the
+        grants, configuration and label of the generation serving now are kept.
+        """
+        with self._changing:
+            if self._optimizing is fast:
+                self._optimizing = None
+            if self._closed or self._gen.loaded is not fast:
+                return
+            if optimized is None:
+                self._host_log(LogLevel.WARN, f"{error.message if error else 'no code'}; "
+                                              "keeps serving fast code")
+                return
+            try:
+                self._reconfigure(loaded=optimized, grants=None, config=None,
+                                  secret_lookup=None, label=None)
+            except E.WasmbayError as e:
+                self._host_log(LogLevel.WARN, f"optimized code did not start ({e.message}); "
+                                              "keeps serving fast code")
+                return
+        progress(OPTIMIZED, 1.0)
+        self._host_log(LogLevel.INFO, "now serving optimized code")
 
     def close(self) -> None:
         """Shut every idle instance down; busy ones are shut down when their call ends."""

@@ -58,18 +58,6 @@ class Records:
         with self._lock:
             return sorted(self._records)
 
-    def unshared_components(self, rec: PluginRecord) -> set[str]:
-        """The components only ``rec`` uses: other plugins may be installed from the same
-        bytes, and their compiled cache entries must stay. A damaged entry's versions are
-        unknown, so while one exists nothing is evicted (the cache only costs disk)."""
-        with self._lock:
-            if self._problems:
-                return set()
-            others = list(self._records.values())
-        used = {v.sha256 for r in others if r.plugin_id != rec.plugin_id
-                for v in r.versions.values()}
-        return {v.sha256 for v in rec.versions.values()} - used
-
     # --- writing ----------------------------------------------------------------------
 
     def save(self, rec: PluginRecord) -> None:

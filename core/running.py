@@ -66,7 +66,9 @@ class RunningPlugin:
         return stable, False
 
     def metrics(self) -> dict[str, dict[str, Any]]:
-        return {v: m.to_dict() for v, m in self.metrics_snapshots().items()}
+        """Each version's metrics, with the tier of code serving it (core.tiering)."""
+        return {p.version: {**p.metrics.snapshot().to_dict(), "tier": p.tier}
+                for p in self.versions()}
 
     def metrics_snapshots(self) -> dict[str, MetricsSnapshot]:
         return {p.version: p.metrics.snapshot() for p in self.versions()}

@@ -12,8 +12,9 @@ import math
 import os
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import wasmtime
 from wasmtime import Config, Engine
@@ -25,7 +26,7 @@ from wasmtime.component import (
     Linker,
 )
 
-from . import backtrace, memory, resources, typedcall
+from . import backtrace, resources, tiering, typedcall, wasmtime_internals
 from . import errors as E
 from .cache import CompiledCache
 from .component import TICK_S, ComponentInfo, LoadedComponent
@@ -42,8 +43,10 @@ from .contracts import (
 from .errortext import signature_error
 from .events import EventBus
 from .hostapi import SecretLookup
+from .manager_events import COMPILING_FAST, OPTIMIZING
 from .paths import AppDirs
 from .pool import Plugin
+from .progress import ProgressHook
 from .traps import compile_error
 
 if TYPE_CHECKING:
@@ -81,26 +84,52 @@ class Runtime:
     max_component_bytes = MAX_COMPONENT_BYTES
 
     def __init__(self, dirs: AppDirs | None = None, *, cache: bool = True,
-                 bus: EventBus | None = None) -> None:
+                 bus: EventBus | None = None, tier: str | None = None,
+                 background_optimize: bool = True) -> None:
+        """``tier``: "tiered" (fast code first, optimized in the background), "fast" or
+        "optimized" only; default ``WASMBAY_TIER``, else tiered. Without
+        ``background_optimize`` a tiered runtime serves optimized code if it is cached
+        and fast code otherwise, and compiles nothing in the background (one-shot CLI
+        commands: the process ends before a background compile would pay off).
+        """
         self.dirs = dirs or AppDirs.default()
         self.bus = bus or EventBus()
+        self.tier_mode = tiering.tier_mode(tier)
+        self.background_optimize = background_optimize
         #: Plugins' WASI files are this process's descriptors: raise the soft limit once.
         self.fd_limit = resources.prepare_process()
         details = backtrace.details_from_env()  # file:line in trap backtraces
-        cfg = Config()
-        cfg.wasm_component_model = True
-        cfg.epoch_interruption = True
-        cfg.consume_fuel = True
-        cfg.max_wasm_stack = MAX_WASM_STACK
-        cfg.cranelift_opt_level = "speed"
-        memory.install(cfg)  # memory limits enforced (and reported) by core.memory
-        self.engine = Engine(cfg)
+
+        def make_config(tier: str) -> Config:
+            """Both tiers' settings, identical but for the compiler: same limits, same traps."""
+            cfg = Config()
+            cfg.wasm_component_model = True
+            cfg.epoch_interruption = True
+            cfg.consume_fuel = True
+            cfg.max_wasm_stack = MAX_WASM_STACK
+            cfg.cranelift_opt_level = "speed"
+            # Copy-on-write memory images (instantiate maps, not copies, the data
+            # segments); the memory limit is each Store's limiter (core.instance).
+            cfg.memory_init_cow = True
+            if tier == tiering.FAST:
+                wasmtime_internals.use_winch(cfg)
+                # Tiered, Winch compiles on the caller's thread only: wasmtime's parallel
+                # compile threads are then first made by the (lowest-priority) optimizer.
+                cfg.parallel_compilation = self.tier_mode == tiering.FAST
+            return cfg
+
+        #: One engine per tier: a Store, linker and compiled component belong to one.
+        self.engines = {t: Engine(make_config(t)) for t in tiering.TIERS}
+        self.engine = self.engines[tiering.OPTIMIZED]
         fingerprint = (f"component-model,epoch,fuel,stack={MAX_WASM_STACK},opt=speed,"
-                       "host-memory,no-cow" + (",backtrace-details" if details else ""))
+                       "cow" + (",backtrace-details" if details else ""))
         cache_dir = self.dirs.cache / "compiled" if cache else None
-        self.cache = CompiledCache(self.engine, cache_dir, fingerprint)
-        self._linkers = {False: self._make_linker(network=False),
-                         True: self._make_linker(network=True)}
+        self.cache = CompiledCache(
+            self.engine, cache_dir, fingerprint,
+            tier_engines={tiering.COMPILER[tiering.FAST]: self.engines[tiering.FAST]})
+        self._linkers = {(network, t): self._make_linker(network=network, tier=t)
+                         for t in tiering.TIERS for network in (False, True)}
+        self.optimizer = tiering.Optimizer(self._compile_optimized)
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="wasmbay-epoch", daemon=True)
         self._ticker.start()
@@ -108,18 +137,36 @@ class Runtime:
     # --- engine plumbing ----------------------------------------------------------------
 
     def _tick(self) -> None:
+        engines = tuple(self.engines.values())
         while not self._stop.wait(TICK_S):
-            self.engine.increment_epoch()
+            for engine in engines:  # time limits hold for code of either tier
+                engine.increment_epoch()
 
     @staticmethod
     def ticks_for(seconds: float) -> int:
         return max(1, math.ceil(seconds / TICK_S))
 
-    def linker(self, network: bool) -> Linker:
-        return self._linkers[network]
+    def engine_for(self, tier: str) -> Engine:
+        return self.engines[tier]
 
-    def _make_linker(self, *, network: bool) -> Linker:
-        linker = Linker(self.engine)
+    def linker(self, network: bool, tier: str = tiering.OPTIMIZED) -> Linker:
+        return self._linkers[(network, tier)]
+
+    @property
+    def tiered(self) -> bool:
+        """Fast code first, with the optimized compile following in the background."""
+        return self.tier_mode == tiering.TIERED and self.background_optimize
+
+    def optimize_later(self, fast: LoadedComponent,
+                       done: Callable[[LoadedComponent | None, Any], None]) -> bool:
+        """Queue ``fast``'s optimized compile (core.tiering); False if not tiering up."""
+        if not self.tiered or fast.tier != tiering.FAST:
+            return False
+        self.optimizer.submit(fast, done)
+        return True
+
+    def _make_linker(self, *, network: bool, tier: str = tiering.OPTIMIZED) -> Linker:
+        linker = Linker(self.engines[tier])
         linker.add_wasip2()
         if network:
             linker.add_wasi_http()
@@ -135,6 +182,7 @@ class Runtime:
         return linker
 
     def close(self) -> None:
+        self.optimizer.stop()
         self._stop.set()
         self._ticker.join(timeout=1)
 
@@ -147,11 +195,16 @@ class Runtime:
     # --- validation ---------------------------------------------------------------------
 
     def compile(self, source: Path | bytes, *, plugin_id: str | None = None,
-                expected_sha256: str | None = None) -> LoadedComponent:
+                expected_sha256: str | None = None,
+                progress: ProgressHook | None = None,
+                tier: str | None = None) -> LoadedComponent:
         """Read, check and compile (or load from cache) a component; never runs it.
 
         The cheap checks run before the file is read whole (size, 8-byte header), the
         contract check (exports, imports, their types) before anything is cached.
+        ``progress`` hears the compile stages (core.progress; see PROGRESS_API).
+        ``tier`` forces one; by default (:meth:`first_tier`) a tiered runtime compiles
+        fast code unless optimized code is already cached.
         """
         path = source if isinstance(source, Path) else None
         pid = plugin_id or (path.stem if path else None)
@@ -167,23 +220,82 @@ class Runtime:
                 f"installed {expected_sha256[:12]}…)", plugin_id=pid,
                 hint="reinstall the plugin from a trusted source")
         size = len(wasm)
+        tier = tier or self.first_tier(sha)
+        compiler = tiering.COMPILER[tier]
+        if progress is not None and not self.cache.contains(sha, compiler):
+            progress(COMPILING_FAST if tier == tiering.FAST else OPTIMIZING, None)
         try:
             component, info = self.cache.get(
-                wasm, sha, lambda c: self.describe(c, sha, size, pid))
+                wasm, sha, lambda c: self.describe(c, sha, size, pid, tier=tier), compiler)
         except wasmtime.WasmtimeError as e:
             raise compile_error(e, pid) from e
-        return LoadedComponent(component, info, path)
+        return LoadedComponent(component, info, path, tier=tier,
+                               wasm=wasm if tier == tiering.FAST and self.tiered else None)
+
+    def first_tier(self, sha256: str) -> str:
+        """The tier a component is compiled for when none is asked for."""
+        if self.tier_mode != tiering.TIERED:
+            return self.tier_mode
+        cached = self.cache.contains(sha256, tiering.COMPILER[tiering.OPTIMIZED])
+        return tiering.OPTIMIZED if cached else tiering.FAST
+
+    def _compile_optimized(self, fast: LoadedComponent) -> LoadedComponent:
+        """The optimizer's job: ``fast``'s component compiled (or loaded) as optimized code."""
+        info = fast.info
+        wasm = fast.wasm
+        if wasm is None:  # fast code loaded from the cache: read the bytes now
+            if fast.path is None:
+                raise E.PluginLoadError("no bytes to compile optimized code from",
+                                        hint="it keeps serving its fast code")
+            wasm = read_component_file(fast.path, None, max_bytes=self.max_component_bytes)
+        if hashlib.sha256(wasm).hexdigest() != info.sha256:
+            raise E.IntegrityError("component file changed since its fast code was compiled",
+                                   hint="reinstall the plugin from a trusted source")
+        try:
+            component, checked = self.cache.get(
+                wasm, info.sha256,
+                lambda c: self.describe(c, info.sha256, info.size, None,
+                                        tier=tiering.OPTIMIZED),
+                tiering.COMPILER[tiering.OPTIMIZED])
+        except wasmtime.WasmtimeError as e:
+            raise compile_error(e, None) from e
+        fast.wasm = None  # the optimized code is cached: nothing needs the bytes now
+        return LoadedComponent(component, checked, fast.path, fast.label,
+                               tier=tiering.OPTIMIZED)
+
+    def compile_cached(self, sha256: str, size: int, *, path: Path | None = None,
+                       plugin_id: str | None = None) -> LoadedComponent | None:
+        """The component with this sha256 if its code is cached (and passes today's
+        contract check), without reading its file; None if it must be compiled.
+
+        For stored versions whose file identity is unchanged since their sha256 was
+        checked (core.versions): the cache's own entries are integrity-checked on load.
+        """
+        tiers = ((tiering.OPTIMIZED, tiering.FAST) if self.tier_mode == tiering.TIERED
+                 else (self.tier_mode,))
+        def checker(tier: str) -> Callable[[Component], ComponentInfo]:
+            return lambda c: self.describe(c, sha256, size, plugin_id, tier=tier)
+
+        for tier in tiers:  # optimized code if cached, else fast (tiered up in the background)
+            try:
+                hit = self.cache.get_cached(sha256, checker(tier), tiering.COMPILER[tier])
+            except wasmtime.WasmtimeError as e:
+                raise compile_error(e, plugin_id) from e
+            if hit is not None:
+                return LoadedComponent(hit[0], hit[1], path, tier=tier)
+        return None
 
     def describe(self, component: Component, sha: str, size: int,
-                 plugin_id: str | None) -> ComponentInfo:
+                 plugin_id: str | None, *, tier: str = tiering.OPTIMIZED) -> ComponentInfo:
         """What ``component`` is, or the load error that refuses it (exports, imports, types).
 
         Runs on the compiled component before the cache keeps it, so everything this
-        refuses leaves no artefact.
+        refuses leaves no artefact. ``tier`` names the engine that compiled it.
         """
+        engine = self.engines[tier]
         ty = component.type
-        exports = ty.exports(self.engine)
-        import_items = ty.imports(self.engine)
+        exports = ty.exports(engine)
+        import_items = ty.imports(engine)
         imports = tuple(import_items)
         found = find_interface(exports, "plugin-api")
         if found is None:
@@ -216,7 +328,7 @@ class Runtime:
         functions: tuple[str, ...] = ()
         func_types: dict[str, FuncType] = {}
         if isinstance(api_ty, ComponentInstanceType):
-            for n, item in api_ty.exports(self.engine).items():
+            for n, item in api_ty.exports(engine).items():
                 if isinstance(item.ty, FuncType):
                     func_types[n] = item.ty
             functions = tuple(func_types)
@@ -246,7 +358,8 @@ class Runtime:
                         f"imports {name} but exports {api_export}: mixed contract versions",
                         import_name=name, plugin_id=plugin_id,
                         hint="build against a single version of wit/")
-                self._check_host_import(name, import_items[name].ty, contract, plugin_id)
+                self._check_host_import(name, import_items[name].ty, contract, plugin_id,
+                                        engine)
             elif name.startswith("wasi:http/"):
                 needs_network = True
             elif not name.startswith("wasi:"):
@@ -261,14 +374,14 @@ class Runtime:
             imports=imports, needs_network=needs_network, may_block=may_block)
 
     def _check_host_import(self, name: str, ty: object, contract: Contract,
-                           plugin_id: str | None) -> None:
+                           plugin_id: str | None, engine: Engine) -> None:
         """Every host-api function a component imports exists here, with the contract's type."""
         if not isinstance(ty, ComponentInstanceType):
             raise E.UnknownImportError(
                 f"imports {name} as something other than an interface instance",
                 import_name=name, plugin_id=plugin_id, hint=f"build against {contract.wit_hint}")
         expected = {fname: fn.shape for fname, fn in contract.host_functions.items()}
-        for fname, item in ty.exports(self.engine).items():
+        for fname, item in ty.exports(engine).items():
             if not isinstance(item.ty, FuncType):
                 continue  # a type export (v2's log-level), checked through the functions
             want = expected.get(fname)

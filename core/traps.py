@@ -7,11 +7,32 @@ damage), instantiating (an import it cannot have, memory it cannot get) and call
 timeout, fuel, a stack overflow, an out-of-bounds access, the memory limit, a host
 function's failure, or any other trap). The instance and the runtime call these and
 never look at the text themselves.
+
+The memory limit is wasmtime's store limiter (``Store.set_limits``), which keeps
+copy-on-write memory images but refuses a ``memory.grow`` silently: the guest gets -1
+and then traps, says so on stderr, or copes. The rule, in this order:
+
+1. at instantiation, wasmtime's own text ("memory minimum size of N pages exceeds
+   memory limits") says a memory's minimum is above the limit;
+2. the guest says it: CPython's ``MemoryError``, Rust's "memory allocation of N bytes
+   failed", "out of memory" (C, Go, JS runtimes) on its stderr;
+3. otherwise, for a trap nothing above explains (``unreachable``, an abort...), the
+   trapped Store's memories are measured (core.memory reads their sizes from the
+   process's memory map while closing the poisoned Store): if one of them cannot grow
+   by a single wasm page without passing the limit, any growth it asked for was
+   refused, and the trap is reported as the memory limit.
+
+Rule 3 needs a memory that is really full, so it never calls a trap with room to spare
+out of memory; it misses a guest refused one large growth far below its limit that then
+traps silently (a plain trap), and it blames the limit for a trap of a guest whose
+memory is full for another reason (raising the limit is still worth a try). It needs
+``/proc/self/maps`` (Linux); elsewhere only rules 1 and 2 apply.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import backtrace
@@ -19,6 +40,9 @@ from . import errors as E
 from .contracts import wit_hint
 from .errortext import MAX_ERROR_TEXT, error_chain, error_text, first_line
 from .grants import Grants, format_duration, format_size
+
+#: A wasm page: a memory within one page of its limit cannot grow at all.
+WASM_PAGE = 64 * 1024
 
 _FEATURE = re.compile(
     r"requires? the .*feature|feature (?:is )?(?:not enabled|required|disabled)"
@@ -48,8 +72,9 @@ class CallSite:
     #: The call, as messages name it ("process", "initialize", "instantiate"...).
     what: str
     grants: Grants
-    #: core.memory refused a growth during the call (the guest may then trap anyhow).
-    memory_refused: bool = False
+    #: Closes the trapped Store and returns its linear memories' sizes (core.memory), or
+    #: None if unknown; asked only for a trap nothing more specific explains.
+    memory_sizes: Callable[[], list[int] | None] | None = None
     #: The guest's latest stderr lines (a language runtime's "out of memory" is there).
     recent_stderr: tuple[str, ...] = ()
     #: What the guest wrote to stderr during this call, kept with the trap.
@@ -71,12 +96,21 @@ def instantiate_error(e: BaseException,
             + (f" ({causes})" if causes else ""),
             import_name=name, plugin_id=site.plugin_id,
             hint=f"rebuild it against WASI 0.2 and {wit_hint()}")
-    if site.memory_refused or "exceeds the memory limit" in text:
+    if "exceeds memory limits" in text or ("wasm trap" in text and _at_memory_limit(site)):
         return E.MemoryLimitError(
             f"needs more memory at start than its limit of "
             f"{format_size(site.grants.memory_bytes)}", plugin_id=site.plugin_id,
             hint="grant more with --grant memory=512MiB")
     return None
+
+
+def _at_memory_limit(site: CallSite) -> bool:
+    """Rule 3 above: one of the trapped Store's memories had no page left below its limit."""
+    if site.memory_sizes is None:
+        return False
+    sizes = site.memory_sizes()
+    limit = site.grants.memory_bytes
+    return bool(sizes) and any(size + WASM_PAGE > limit for size in sizes or ())
 
 
 def timeout_error(site: CallSite, *, blocked: bool) -> E.PluginTimeoutError:
@@ -120,8 +154,9 @@ def _call_error_kind(e: BaseException, site: CallSite) -> E.PluginCallError:
         return E.OutOfBoundsError(
             f"{what} accessed memory out of bounds (wasm trap: out of bounds memory access)",
             plugin_id=pid, hint="a bug in the plugin; report it to its author")
-    if (site.memory_refused or "MemoryError" in recent or "memory allocation of" in recent
-            or "out of memory" in recent.lower() or "memory limit" in lower):
+    if ("MemoryError" in recent or "memory allocation of" in recent
+            or "out of memory" in recent.lower() or "memory limit" in lower
+            or _at_memory_limit(site)):
         return E.MemoryLimitError(
             f"{what} ran out of memory at its limit of "
             f"{format_size(site.grants.memory_bytes)}", plugin_id=pid,

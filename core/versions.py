@@ -9,6 +9,8 @@ version loads beside the old one.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +21,10 @@ from . import errors as E
 from .component import LoadedComponent
 from .events import LogLevel
 from .grants import Grants
-from .library import PluginRecord, slug
+from .library import PluginRecord, file_identity, slug
 from .manager_events import (
+    CHECKING,
+    READY,
     Notifier,
     PluginDisabled,
     PluginEnabled,
@@ -31,11 +35,22 @@ from .manager_events import (
     SwapFailed,
 )
 from .pool import Plugin
+from .progress import ProgressHook, ProgressReporter
 from .records import Records
 from .rollout import AutoRollback, Router
 from .running import RunningPlugin, RunningPlugins
-from .runtime import Runtime
+from .runtime import Runtime, read_component_file
 from .secrets import SecretStore
+
+_log = logging.getLogger(__name__)
+
+
+def integrity_error(actual: str, expected: str, plugin_id: str | None) -> E.IntegrityError:
+    """The refusal of a stored component whose bytes no longer hash to the recorded sha256."""
+    return E.IntegrityError(
+        f"component file changed behind Wasmbay's back (sha256 {actual[:12]}…, "
+        f"installed {expected[:12]}…)", plugin_id=plugin_id,
+        hint="reinstall the plugin from a trusted source")
 
 
 class Versions:
@@ -57,23 +72,84 @@ class Versions:
     # --- one version --------------------------------------------------------------------
 
     def compile(self, rec: PluginRecord, version: str,
-                ready: LoadedComponent | None = None) -> LoadedComponent:
+                ready: LoadedComponent | None = None,
+                progress: ProgressHook | None = None) -> LoadedComponent:
         """A stored version, compiled (or from the cache), refused if its bytes changed.
 
         ``ready`` is a component the caller has already read, checked and compiled (the
         install's candidate); it is used when it is that very version (same sha256).
+
+        The file is hashed only when its identity (size, mtime, ctime, inode, device)
+        differs from the one recorded when its sha256 was last checked, or when it must
+        be compiled (it is read then anyway); with its identity unchanged and its code
+        cached, it is not read at all.
         """
-        sha = rec.versions[version].sha256
+        vrec = rec.versions[version]
+        sha = vrec.sha256
         if ready is not None and ready.info.sha256 == sha:
             return ready
         path = self.records.library.component_path(rec.plugin_id, version)
-        return self.runtime.compile(path, plugin_id=rec.plugin_id, expected_sha256=sha)
+        before = file_identity(path)
+        if before is not None and before == vrec.file_identity:
+            cached = self.runtime.compile_cached(sha, vrec.size, path=path,
+                                                 plugin_id=rec.plugin_id)
+            if cached is not None:
+                return cached
+        loaded = self.runtime.compile(path, plugin_id=rec.plugin_id, expected_sha256=sha,
+                                      progress=progress)
+        if before is not None and before != vrec.file_identity and file_identity(path) == before:
+            self._record_identity(rec.plugin_id, version, sha, before)  # hashed: it matched
+        return loaded
+
+    def identity_unchanged(self, rec: PluginRecord, version: str) -> bool:
+        """Whether the stored file is, by its identity, the one whose sha256 was checked."""
+        vrec = rec.versions[version]
+        path = self.records.library.component_path(rec.plugin_id, version)
+        return vrec.file_identity is not None and file_identity(path) == vrec.file_identity
+
+    def verified_bytes(self, rec: PluginRecord, version: str) -> bytes:
+        """A stored version's bytes, hashed and checked against its record (IntegrityError).
+
+        For compiling another tier in the background: the bytes are read whole anyway.
+        """
+        path = self.records.library.component_path(rec.plugin_id, version)
+        wasm = read_component_file(path, rec.plugin_id,
+                                   max_bytes=self.runtime.max_component_bytes)
+        actual = hashlib.sha256(wasm).hexdigest()
+        if actual != rec.versions[version].sha256:
+            raise integrity_error(actual, rec.versions[version].sha256, rec.plugin_id)
+        return wasm
+
+    def verified_bytes_or_none(self, rec: PluginRecord, version: str) -> bytes | None:
+        """:meth:`verified_bytes`, or None if the file is missing, unreadable or changed."""
+        try:
+            return self.verified_bytes(rec, version)
+        except E.PluginLoadError:
+            return None
+
+    def _record_identity(self, plugin_id: str, version: str, sha: str,
+                         identity: list[int]) -> None:
+        """Keep a file identity just checked by hashing (records written before it was
+        kept, or a file restored or copied with the same bytes): the next load skips it."""
+        with self.changing(plugin_id):
+            rec = self.records.get(plugin_id)
+            vrec = rec.versions.get(version) if rec is not None else None
+            if rec is None or vrec is None or vrec.sha256 != sha:
+                return
+            fresh = replace(vrec, file_identity=identity)
+            try:
+                self.records.save(replace(rec, versions={**rec.versions, version: fresh}))
+            except (OSError, E.WasmbayError) as e:  # the next load hashes it again
+                _log.warning("could not record %s %s's file identity: %s", plugin_id,
+                             version, e)
 
     def start(self, rec: PluginRecord, version: str,
-              ready: LoadedComponent | None = None) -> Plugin:
+              ready: LoadedComponent | None = None,
+              progress: ProgressHook | None = None) -> Plugin:
         """A version instantiated and initialized with the plugin's grants and config."""
         return self.runtime.load(
-            self.compile(rec, version, ready), plugin_id=rec.plugin_id, grants=rec.grants,
+            self.compile(rec, version, ready, progress), plugin_id=rec.plugin_id,
+            grants=rec.grants,
             config=rec.config,
             secret_lookup=self.secrets.lookup_for(rec.plugin_id, frozenset(rec.secret_keys)),
             label=version)
@@ -104,21 +180,24 @@ class Versions:
             replaced = self.running.put(pid, run)
             if replaced is not None:
                 replaced.close()
+        progress = ProgressReporter(notify.bus, pid, "load")
         try:
             notify.emit(PluginLoading(pid, 0.1, "verifying", rec.stable))
+            progress(CHECKING, 0.1)
             cached = self.runtime.cache.contains(rec.versions[rec.stable].sha256)
             notify.emit(PluginLoading(pid, 0.3, "loading from cache" if cached
                                       else "compiling", rec.stable))
-            run.set_stable(self.start(rec, rec.stable, ready))
+            run.set_stable(self.start(rec, rec.stable, ready, progress))
             notify.emit(PluginLoading(pid, 0.8, "initialized", rec.stable))
             if rec.canary:
-                run.set_canary(self.start(rec, rec.canary, ready))
+                run.set_canary(self.start(rec, rec.canary, ready, progress))
             run.ready()
             if beside:
                 replaced = self.running.put(pid, run)
                 if replaced is not None:
                     replaced.close()
             notify.emit(PluginLoading(pid, 1.0, "ready", rec.stable))
+            progress(READY, 1.0)
             notify.emit(PluginReady(pid, rec.stable, rec.versions[rec.stable].wit_version))
         except E.WasmbayError as e:
             if beside:

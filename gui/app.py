@@ -29,7 +29,7 @@ def run_gui(qt_args: Sequence[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     apply_theme(app)
 
-    engine = Engine()
+    engine = Engine(serve=True)  # the engine API, as `wasmbay serve`, while open
     window = MainWindow(engine)
     window.show()
     engine.start()

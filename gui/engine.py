@@ -28,15 +28,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from wasmbay.core.errors import CancelledError
 from wasmbay.core.events import Event, LogRecord
+from wasmbay.core.progress import CancelToken
 
 from .backend import Backend, open_backend
 from .logmodel import LogBuffer
 from .snapshots import CallResult, Failure, InstallOffer
+
+if TYPE_CHECKING:
+    from .serving import WindowService
 
 _log = logging.getLogger(__name__)
 
@@ -65,6 +70,7 @@ class _Answer:
     job: _Job
     result: Any = None
     error: str | None = None  # a domain error, as the text the user reads
+    cancelled: bool = False  # the error is the user's cancel (core's CancelledError)
 
 
 class Pending(Generic[R]):
@@ -74,13 +80,27 @@ class Pending(Generic[R]):
     loop, so it cannot arrive before the code that made the call has returned.
     """
 
-    __slots__ = ("label", "on_done", "on_failed", "plugin_id")
+    __slots__ = ("label", "on_done", "on_failed", "plugin_id", "token")
 
-    def __init__(self, label: str, plugin_id: str) -> None:
+    def __init__(self, label: str, plugin_id: str, token: CancelToken | None = None) -> None:
         self.label = label
         self.plugin_id = plugin_id
+        self.token = token
         self.on_done: Callable[[R], object] | None = None
         self.on_failed: Callable[[Failure], None] | None = None
+
+    @property
+    def cancellable(self) -> bool:
+        return self.token is not None
+
+    def cancel(self) -> bool:
+        """Ask the verb to stop (from the GUI thread, not queued behind it); False if it
+        takes no CancelToken. It stops between stages (a compile finishes first) and then
+        fails with ``Failure.cancelled`` set, having stored nothing."""
+        if self.token is None:
+            return False
+        self.token.cancel()
+        return True
 
     def then(self, on_done: Callable[[R], object] | None = None,
              on_failed: Callable[[Failure], None] | None = None) -> Pending[R]:
@@ -104,9 +124,15 @@ class EngineWorker(QObject):
     ready = Signal()
     stopped = Signal()
 
-    def __init__(self, factory: BackendFactory, logs: LogBuffer) -> None:
+    def __init__(self, factory: BackendFactory, logs: LogBuffer, serve: bool = False) -> None:
         super().__init__()
         self._factory = factory
+        #: With ``serve``, the engine API runs on the manager while the window is open.
+        self._service: WindowService | None = None
+        if serve:
+            from .serving import WindowService  # brings in aiohttp only when serving
+
+            self._service = WindowService()
         self._logs = logs
         self.backend: Backend | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -122,6 +148,12 @@ class EngineWorker(QObject):
 
     @Slot()
     def start(self) -> None:
+        refused = self._service.claim() if self._service is not None else None
+        if refused is not None:  # another host serves this data folder: not a second engine
+            self._service = None
+            self.failed.emit(Failure("start", "", refused))
+            self.ready.emit()
+            return
         try:
             self.backend = self._factory()
         except Exception as e:  # the window still opens and says why
@@ -130,6 +162,8 @@ class EngineWorker(QObject):
             self.ready.emit()
             return
         self._unsubscribe = self.backend.subscribe(self._on_bus)
+        if self._service is not None and (problem := self._service.serve(self.backend)):
+            self.failed.emit(Failure("serve", "", problem))
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wasmbay-call")
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -143,6 +177,8 @@ class EngineWorker(QObject):
         """Shut every plugin down (their ``shutdown`` runs), then end the thread."""
         if self._timer is not None:
             self._timer.stop()
+        if self._service is not None:  # no API calls arrive once the plugins shut down
+            self._service.stop_serving()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -154,6 +190,8 @@ class EngineWorker(QObject):
             if self._unsubscribe is not None:
                 self._unsubscribe()
             self.backend = None
+        if self._service is not None:  # only now may another host open the library
+            self._service.release()
         self.stopped.emit()
         thread = self.thread()
         if thread is not None:
@@ -187,7 +225,8 @@ class EngineWorker(QObject):
             result = job.verb(backend)(*job.args, **job.kwargs)
         except Exception as e:
             _log.debug("%s failed:\n%s", job.label, traceback.format_exc())
-            self.answered.emit(_Answer(job, error=_message(e)))
+            self.answered.emit(_Answer(job, error=_message(e),
+                                       cancelled=isinstance(e, CancelledError)))
         else:
             self.answered.emit(_Answer(job, result))
         finally:
@@ -237,12 +276,12 @@ class Engine(QObject):
     _post = Signal(object)  # a bound method of the worker, run on the engine thread
 
     def __init__(self, factory: BackendFactory | None = None, logs: LogBuffer | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, *, serve: bool = False) -> None:
         super().__init__(parent)
         self.logs = logs if logs is not None else LogBuffer()
         self.thread_ = QThread()
         self.thread_.setObjectName("wasmbay-engine")
-        self.worker = EngineWorker(factory or open_backend, self.logs)
+        self.worker = EngineWorker(factory or open_backend, self.logs, serve)
         self.worker.moveToThread(self.thread_)
         self.thread_.started.connect(self.worker.start)
         self._post.connect(self.worker.perform)
@@ -284,11 +323,15 @@ class Engine(QObject):
 
         ``verb`` picks a Backend method, e.g. ``lambda b: b.promote``; it is applied to
         the backend on the engine thread, so the GUI never holds the backend itself.
+        A :class:`CancelToken` among the arguments (``cancel=CancelToken()`` for preview
+        and install) makes the answer cancellable: ``pending.cancel()``.
         """
         self._tickets += 1
         first = args[0] if args else ""
         pid = first.plugin_id if isinstance(first, InstallOffer) else str(first)
-        pending: Pending[R] = Pending(verb_name(verb), pid)
+        token = next((a for a in (*args, *kwargs.values()) if isinstance(a, CancelToken)),
+                     None)
+        pending: Pending[R] = Pending(verb_name(verb), pid, token)
         self._pending[self._tickets] = pending
         self._post.emit(partial(self.worker.run, _Job(self._tickets, pending.label, pid,
                                                       verb, args, dict(kwargs))))
@@ -313,7 +356,7 @@ class Engine(QObject):
             finally:
                 self.done.emit(job.label, job.plugin_id, answer.result)
         else:
-            failure = Failure(job.label, job.plugin_id, answer.error)
+            failure = Failure(job.label, job.plugin_id, answer.error, answer.cancelled)
             try:
                 if pending is not None and pending.on_failed is not None:
                     pending.on_failed(failure)

@@ -18,6 +18,7 @@ from wasmbay.core.events import Event
 from wasmbay.core.grants import Grants, request_from_text
 from wasmbay.core.manager import PluginManager
 from wasmbay.core.manager_events import CanaryRolledBack, PluginFailed, PluginLoading
+from wasmbay.core.progress import CancelToken
 
 from .grantsutil import grants_from_capabilities, sandbox_capabilities
 from .samples import sample_files
@@ -80,20 +81,23 @@ class ManagerBackend:
             progress = self._progress.get(pid, 1.0 if status.state == "ready" else 0.0)
             rollback = self._rollbacks.get(pid, ("", False))
         requested = tuple(request_from_text(c) for c in rec.versions[rec.stable].requested)
-        auto = rec.auto_rollback or {}
+        auto = status.auto_rollback or {}  # settings and the canary's progress
         return PluginSnapshot(
             plugin_id=pid, name=status.name, description=status.description,
             state="loading" if status.state == "stopped" else status.state,
             progress=progress, reason=status.reason, stable=info(status.stable),
             canary=info(status.canary), canary_percent=status.canary_percent,
             auto_rollback_threshold=float(auto.get("max_error_rate", 0.0)),
+            auto_rollback_min_calls=int(auto.get("min_calls", 5)),
+            auto_rollback_progress=str(auto.get("summary", "")),
             last_rollback=rollback[0], last_rollback_automatic=rollback[1],
             grants=rec.grants, config=tuple(sorted(rec.config.items())),
             secret_keys=tuple(rec.secret_keys), data_dir=self._data_dir(pid),
             wit_version=status.wit_version, requested=requested, versions=status.versions)
 
-    def preview(self, path: str, plugin_id: str | None = None) -> InstallOffer:
-        p = self.manager.preview(Path(path), plugin_id)
+    def preview(self, path: str, plugin_id: str | None = None,
+                cancel: CancelToken | None = None) -> InstallOffer:
+        p = self.manager.preview(Path(path), plugin_id, cancel=cancel)
         current = None
         if p.is_update:
             current = self.manager.record(p.plugin_id).grants
@@ -114,10 +118,11 @@ class ManagerBackend:
         self.manager.watch()
 
     def install(self, offer: InstallOffer, capabilities: list[str],
-                accept_publisher_change: bool = False, allow_downgrade: bool = False) -> str:
+                accept_publisher_change: bool = False, allow_downgrade: bool = False,
+                cancel: CancelToken | None = None) -> str:
         """Install exactly the file the user consented to: the preview they were shown."""
         return self._install(_checked(offer), capabilities, accept_publisher_change,
-                             allow_downgrade)
+                             allow_downgrade, cancel)
 
     def _granted(self, plugin_id: str, capabilities: list[str]) -> list[str]:
         """The ticked capabilities as core grant strings, over the plugin's current grants."""
@@ -126,12 +131,13 @@ class ManagerBackend:
         return grants_from_capabilities(capabilities, base).capabilities()
 
     def _install(self, preview: InstallPreview, capabilities: list[str],
-                 accept_publisher_change: bool = False, allow_downgrade: bool = False) -> str:
+                 accept_publisher_change: bool = False, allow_downgrade: bool = False,
+                 cancel: CancelToken | None = None) -> str:
         """Core installs the bytes the preview checked: no second read or compile."""
         granted = self._granted(preview.plugin_id, capabilities)
         status = self.manager.install(preview, grants=granted,
                                       accept_publisher_change=accept_publisher_change,
-                                      allow_downgrade=allow_downgrade)
+                                      allow_downgrade=allow_downgrade, cancel=cancel)
         return status.plugin_id
 
     def install_samples(self) -> list[str]:
@@ -189,8 +195,10 @@ class ManagerBackend:
     def rollback(self, plugin_id: str) -> None:
         self.manager.rollback(plugin_id)
 
-    def set_rollback_threshold(self, plugin_id: str, error_rate: float) -> None:
-        self.manager.set_auto_rollback(plugin_id, error_rate if error_rate > 0 else None)
+    def set_rollback_threshold(self, plugin_id: str, error_rate: float,
+                               min_calls: int = 5) -> None:
+        self.manager.set_auto_rollback(plugin_id, error_rate if error_rate > 0 else None,
+                                       min_calls=min_calls)
 
     def close(self) -> None:
         self.manager.close()

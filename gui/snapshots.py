@@ -47,6 +47,8 @@ class PluginSnapshot:
     canary: VersionInfo | None = None
     canary_percent: int = 0
     auto_rollback_threshold: float = 0.0  # error rate (0..1) that rolls a canary back
+    auto_rollback_min_calls: int = 5  # canary calls before any judgement
+    auto_rollback_progress: str = ""  # e.g. "9 of min 5 canary calls, 100% errors, ..."
     last_rollback: str = ""  # "why" of the most recent rollback, empty if none
     last_rollback_automatic: bool = False
     grants: Grants = field(default_factory=Grants)
@@ -140,3 +142,5 @@ class Failure:
     command: str  # the Backend verb's name, or "start"
     plugin_id: str
     message: str
+    #: The user cancelled it (core's CancelledError): nothing was stored; not an error to warn of.
+    cancelled: bool = False

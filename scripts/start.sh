@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh app
-.venv/bin/python plugins/build.py >/dev/null
+# build the samples and compile them into the compiled cache: the first start finds them ready
+.venv/bin/python plugins/build.py --warm >/dev/null
 exec .venv/bin/wasmbay "$@"

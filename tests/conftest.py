@@ -17,6 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.fixtures.build and plugins.build are importable
 
 _SESSION_HOME: Path | None = None
+# Tests compile optimized code only, unless they ask for a tier (runtime_fast, a
+# Runtime(tier=...)): with tiered compilation a background compile would change the
+# compiled cache's counters while a test reads them. tests/core/test_tiering.py
+# covers the tiered default; WASMBAY_TIER=tiered runs everything that way.
+os.environ.setdefault("WASMBAY_TIER", "optimized")
 
 
 @pytest.fixture(scope="session")
@@ -34,14 +39,40 @@ def _isolated_home(session_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def runtime(session_home: Path) -> Iterator[object]:
+def runtime_optimized(session_home: Path) -> Iterator[object]:
+    """A Runtime serving optimized (Cranelift) code: the tests' ``runtime``."""
     os.environ["WASMBAY_HOME"] = str(session_home)
     from wasmbay.core.paths import AppDirs
     from wasmbay.core.runtime import Runtime
 
-    rt = Runtime(AppDirs.default().ensure())
+    rt = Runtime(AppDirs.default().ensure(), tier="optimized")
     yield rt
     rt.close()
+
+
+@pytest.fixture(scope="session")
+def runtime(runtime_optimized: object) -> object:
+    return runtime_optimized
+
+
+@pytest.fixture(scope="session")
+def runtime_fast(session_home: Path) -> Iterator[object]:
+    """A Runtime serving only fast (Winch) code, with a compiled cache of its own (tests
+    counting the session cache's entries see one tier, as before tiers existed)."""
+    from wasmbay.core.paths import AppDirs
+    from wasmbay.core.runtime import Runtime
+
+    root = session_home / "fast-tier"
+    rt = Runtime(AppDirs(root / "data", root / "config", root / "cache", root / "logs")
+                 .ensure(), tier="fast")
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(params=["fast", "optimized"])
+def tier_runtime(request: pytest.FixtureRequest) -> object:
+    """Runs the test once per compile tier: every limit must hold the same under both."""
+    return request.getfixturevalue(f"runtime_{request.param}")
 
 
 @pytest.fixture(scope="session")

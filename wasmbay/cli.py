@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from wasmbay import __version__, cli_library
+from wasmbay import __version__, cli_cache, cli_library, cli_serve
 from wasmbay.authoring import cli as authoring_cli
 from wasmbay.cli_common import (
     EXIT_OK,
@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from wasmbay.core.secrets import SecretStore
 
         secret_lookup = SecretStore().lookup_for(plugin_id, frozenset(args.secret))
-    with Runtime() as runtime:
+    with Runtime(background_optimize=False) as runtime:  # one call: fast unless cached
         runtime.bus.subscribe(stream_events_to_stderr(args.json))
         plugin = runtime.load(path, plugin_id=plugin_id, grants=grants, config=config,
                               secret_lookup=secret_lookup)
@@ -129,7 +129,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
 #: to import is an error, never a command silently missing.
 SUBCOMMAND_GROUPS: tuple[Callable[[Any], None], ...] = (
     cli_library.add_subcommands,
+    cli_cache.add_subcommands,
     authoring_cli.add_subcommands,
+    cli_serve.add_subcommands,
 )
 
 

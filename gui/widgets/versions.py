@@ -63,7 +63,7 @@ class VersionsPane(QWidget):
     percentRequested = Signal(str, int)
     promoteRequested = Signal(str)
     rollbackRequested = Signal(str)
-    thresholdRequested = Signal(str, float)  # error rate 0..1, 0 = off
+    thresholdRequested = Signal(str, float, int)  # error rate 0..1 (0 = off), min calls
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -105,10 +105,20 @@ class VersionsPane(QWidget):
         self.threshold.setSuffix(" % errors")
         self.threshold.setSpecialValueText("off")
         self.threshold.setKeyboardTracking(False)
-        self.threshold.setToolTip("Roll the canary back automatically when its error rate "
-                                  "exceeds this share of calls")
+        self.threshold.setToolTip("Roll the canary back automatically once its calls show "
+                                  "(at 95% confidence) an error rate above this")
+        self.min_calls = QSpinBox()
+        self.min_calls.setRange(1, 1_000_000)
+        self.min_calls.setValue(5)
+        self.min_calls.setSuffix(" canary calls")
+        self.min_calls.setKeyboardTracking(False)
+        self.min_calls.setToolTip("No automatic rollback before this many canary calls")
+        self.auto_progress = QLabel()
+        self.auto_progress.setTextFormat(Qt.TextFormat.PlainText)
         auto = QFormLayout()
         auto.addRow("Automatic rollback above", self.threshold)
+        auto.addRow("after at least", self.min_calls)
+        auto.addRow("", self.auto_progress)
 
         self.notice = QLabel()
         self.notice.setObjectName("notice")
@@ -132,6 +142,7 @@ class VersionsPane(QWidget):
         self.promote.clicked.connect(lambda: self._send(self.promoteRequested))
         self.rollback.clicked.connect(lambda: self._send(self.rollbackRequested))
         self.threshold.valueChanged.connect(self._on_threshold)
+        self.min_calls.valueChanged.connect(lambda _: self._on_threshold(self.threshold.value()))
         self._updating = False
         self.set_snapshot(None)
 
@@ -154,6 +165,10 @@ class VersionsPane(QWidget):
                 self.slider.setValue(snap.canary_percent)
             if not self.threshold.hasFocus():
                 self.threshold.setValue(snap.auto_rollback_threshold * 100)
+            if not self.min_calls.hasFocus():
+                self.min_calls.setValue(snap.auto_rollback_min_calls)
+            self.auto_progress.setText(escape(snap.auto_rollback_progress)
+                                       if snap.auto_rollback_threshold > 0 else "")
         finally:
             self._updating = False
         if snap.last_rollback:
@@ -190,4 +205,5 @@ class VersionsPane(QWidget):
 
     def _on_threshold(self, value: float) -> None:
         if self._snap is not None and not self._updating:
-            self.thresholdRequested.emit(self._snap.plugin_id, value / 100.0)
+            self.thresholdRequested.emit(self._snap.plugin_id, value / 100.0,
+                                         self.min_calls.value())

@@ -88,3 +88,110 @@ def test_entry_refused_by_the_contract_check_is_dropped(tmp_path: Path,
         with pytest.raises(ValueError, match="refused by the contract check"):
             rt.cache.get(path.read_bytes(), sha, refuse)
         assert not artefact.exists() and not rt.cache.contains(sha)
+
+
+# --- issue 12: content keys, use, eviction ------------------------------------------------
+
+
+def one_tier_runtime(tmp_path: Path) -> Runtime:
+    """Optimized code only: no background compile adds entries while a test counts them."""
+    root = tmp_path / "home"
+    return Runtime(AppDirs(root / "data", root / "config", root / "cache", root / "logs"),
+                   tier="optimized")
+
+
+def test_key_names_the_tier(tmp_path: Path) -> None:
+    """Each tier of one component is its own entry (the tiered compile stores both)."""
+    with one_tier_runtime(tmp_path) as rt:
+        sha = "ab" * 32
+        assert rt.cache.key(sha) == rt.cache.key(sha, "cranelift")
+        assert rt.cache.key(sha, "winch") != rt.cache.key(sha, "cranelift")
+        assert rt.cache.artefact_path(sha, "winch") != rt.cache.artefact_path(sha)
+
+
+def test_entries_name_their_component_and_tier(tmp_path: Path, fixture_wasm: Build) -> None:
+    with one_tier_runtime(tmp_path) as rt:
+        sha = rt.compile(fixture_wasm("echo")).info.sha256
+        [entry] = rt.cache.entries()
+        assert (entry.component_sha256, entry.tier) == (sha, "cranelift")
+        assert entry.size > 0 and rt.cache.size() == entry.size
+
+
+def test_a_use_is_recorded_without_touching_the_artefact(tmp_path: Path,
+                                                         fixture_wasm: Build) -> None:
+    """Last use moves forward on each load, and the artefact's recorded identity holds
+    (the next process loads it without re-hashing or dropping it)."""
+    path = fixture_wasm("echo")
+    with one_tier_runtime(tmp_path) as rt:
+        rt.compile(path)
+        [entry] = rt.cache.entries()
+        artefact_stat = entry.path.stat()
+        marker = entry.path.with_suffix(".used")
+        os.utime(marker, (1_000_000, 1_000_000))
+        assert rt.cache.entries()[0].last_used < 2_000_000
+    with one_tier_runtime(tmp_path) as rt:
+        rt.compile(path)
+        assert (rt.cache.stats.loaded, rt.cache.stats.dropped) == (1, 0)
+        assert rt.cache.entries()[0].last_used > 2_000_000
+        assert entry.path.stat().st_mtime_ns == artefact_stat.st_mtime_ns
+        assert entry.path.stat().st_ctime_ns == artefact_stat.st_ctime_ns
+
+
+def test_prune_evicts_only_unreferenced_least_recently_used_first(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    with one_tier_runtime(tmp_path) as rt:
+        shas = [rt.compile(fixture_wasm(n)).info.sha256
+                for n in ("echo", "echo_v2", "echo_v1_versioned")]
+        by_sha = {e.component_sha256: e for e in rt.cache.entries()}
+        for age, sha in enumerate(shas):  # shas[0] oldest, shas[2] newest
+            os.utime(by_sha[sha].path.with_suffix(".used"), (1e6 + age, 1e6 + age))
+        total = rt.cache.size()
+        referenced = {shas[0]}  # the oldest is installed: it must stay
+        removed = rt.cache.prune(referenced, total - 1)  # one entry's room is enough
+        assert [e.component_sha256 for e in removed] == [shas[1]]
+        removed = rt.cache.prune(referenced, 0)  # nothing but referenced code fits
+        assert [e.component_sha256 for e in removed] == [shas[2]]
+        assert [e.component_sha256 for e in rt.cache.entries()] == [shas[0]]
+        assert rt.cache.contains(shas[0]) and not rt.cache.contains(shas[2])
+        assert rt.cache.prune(referenced, 0, everything_unreferenced=True) == []
+
+
+def test_prune_under_the_cap_removes_nothing_unless_asked(tmp_path: Path,
+                                                          fixture_wasm: Build) -> None:
+    with one_tier_runtime(tmp_path) as rt:
+        sha = rt.compile(fixture_wasm("echo")).info.sha256
+        assert rt.cache.prune(set(), rt.cache.size()) == []
+        assert [e.component_sha256 for e in
+                rt.cache.prune(set(), None, everything_unreferenced=True)] == [sha]
+        assert rt.cache.entries() == []
+
+
+def test_clear_removes_every_entry_and_a_running_plugin_keeps_serving(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    path = fixture_wasm("echo")
+    with one_tier_runtime(tmp_path) as rt:
+        plugin = rt.load(path)
+        assert len(rt.cache.clear()) == 1
+        assert rt.cache.entries() == [] and not list(
+            (tmp_path / "home" / "cache" / "compiled").iterdir())
+        assert plugin.process("still").output == "processed: still"
+        plugin.close()
+        rt.compile(path)
+        assert rt.cache.stats.compiled == 2  # cleared from memory too
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2G", 2 << 30), ("512MiB", 512 << 20), ("1048576", 1 << 20), ("0", 0), ("1.5k", 1536)])
+def test_cache_max_setting(text: str, expected: int) -> None:
+    from wasmbay.core.cache import DEFAULT_MAX_BYTES, max_bytes_setting
+
+    assert max_bytes_setting({"WASMBAY_CACHE_MAX": text}) == expected
+    assert max_bytes_setting({}) == DEFAULT_MAX_BYTES == 2 << 30
+
+
+@pytest.mark.parametrize("text", ["lots", "-1G", "2X", "nan", "1e400"])
+def test_a_bad_cache_max_is_refused_by_name(text: str) -> None:
+    from wasmbay.core.cache import max_bytes_setting
+
+    with pytest.raises(ValueError, match="WASMBAY_CACHE_MAX"):
+        max_bytes_setting({"WASMBAY_CACHE_MAX": text})

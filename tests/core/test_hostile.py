@@ -18,6 +18,12 @@ SAFE_LIMITS = Grants().grant_all(["timeout=500ms", "memory=32MiB"])
 
 
 @pytest.fixture
+def runtime(tier_runtime: Runtime) -> Runtime:
+    """Every hostile fixture runs against fast (Winch) and optimized (Cranelift) code."""
+    return tier_runtime
+
+
+@pytest.fixture
 def host_logs(runtime: Runtime) -> Iterator[list[LogRecord]]:
     seen: list[LogRecord] = []
     unsubscribe = runtime.bus.subscribe(seen.append, LogRecord)  # type: ignore[arg-type]
@@ -80,3 +86,23 @@ def test_log_flood_is_delivered_and_bounded(runtime: Runtime, fixture_wasm: Buil
         assert plugin.process("20000").success
     lines = [r for r in host_logs if r.source == "plugin" and r.message == "line"]
     assert len(lines) == 20000
+
+
+def test_memory_bomb_is_reported_at_its_exact_limit(runtime: Runtime, fixture_wasm: Build) -> None:
+    """wasmtime's limiter refuses memory.grow silently and the bomb then traps with a bare
+    `unreachable`: only its Store's memory, measured full at 32 MiB while the poisoned
+    Store is closed (core.memory, rule 3 of core.traps), tells it from a plain trap."""
+    with load(runtime, fixture_wasm("memory_bomb")) as plugin:
+        with pytest.raises(E.MemoryLimitError) as info:
+            plugin.process("boom")
+        assert "process ran out of memory at its limit of 32MiB" in str(info.value)
+        assert "--grant memory=" in info.value.hint
+        assert plugin.process("again", [("safe", "1")]).success
+
+
+def test_unreachable_with_memory_to_spare_is_a_plain_trap(runtime: Runtime,
+                                                          fixture_wasm: Build) -> None:
+    with load(runtime, fixture_wasm("unreachable")) as plugin:
+        with pytest.raises(E.PluginTrapError) as info:
+            plugin.process("boom")
+        assert not isinstance(info.value, E.MemoryLimitError)

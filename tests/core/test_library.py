@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -60,6 +61,11 @@ def test_install_call_uninstall(manager: PluginManager, fixture_wasm: Build) -> 
     manager.uninstall("echo")
     assert manager.ids() == []
     assert not manager.library.plugin_dir("echo").exists()
+    # issue 12: its compiled code stays for a reinstall, unreferenced, until pruned
+    assert manager.runtime.cache.contains(sha)
+    assert {x.used_by for x in manager.cache_listing()  # one entry per tier compiled
+            if x.entry.component_sha256 == sha} == {()}
+    manager.runtime.cache.evict(sha)  # every tier; a prune is tested on a private cache
     assert not manager.runtime.cache.contains(sha)
 
 
@@ -296,3 +302,161 @@ def test_killing_install_and_update_at_random_points_loses_nothing(
     with PluginManager(home_dirs(home)) as m:
         for pid in m.ids():
             assert m.call(pid, "ok").success
+
+
+# --- issue 12: the compiled cache across uninstall, integrity without re-hashing ----------
+
+
+@contextlib.contextmanager
+def private_manager(root: Path, tier: str = "optimized") -> Iterator[PluginManager]:
+    """A manager on its own runtime and cache, as a new process would have (one tier:
+    no background compile runs while a test counts compiles)."""
+    dirs = home_dirs(root)
+    with Runtime(dirs.ensure(), tier=tier) as rt, PluginManager(dirs, runtime=rt) as m:
+        yield m
+
+
+@pytest.mark.parametrize("tier", ["optimized", "fast"])
+def test_reinstall_of_the_same_bytes_compiles_nothing(tmp_path: Path, fixture_wasm: Build,
+                                                      tier: str) -> None:
+    path = fixture_wasm("echo")
+    with private_manager(tmp_path / "home", tier) as m:
+        m.install(path)
+        assert m.runtime.cache.stats.compiled == 1
+        m.uninstall("echo")
+        m.install(path)  # same process
+        assert m.runtime.cache.stats.compiled == 1
+        assert m.call("echo", "x").output == "processed: x"
+        m.uninstall("echo")
+    with private_manager(tmp_path / "home", tier) as m:  # a later start
+        m.install(path)
+        assert (m.runtime.cache.stats.compiled, m.runtime.cache.stats.loaded) == (0, 1)
+        assert m.call("echo", "y").output == "processed: y"
+
+
+def test_uninstall_over_the_cap_evicts_only_what_nothing_installed_uses(
+        tmp_path: Path, fixture_wasm: Build, monkeypatch: pytest.MonkeyPatch) -> None:
+    with private_manager(tmp_path / "home") as m:
+        m.install(fixture_wasm("echo"))
+        m.install(fixture_wasm("echo_v1_versioned"), plugin_id="other")
+        kept = m.record("other").versions[m.record("other").stable].sha256
+        gone = m.record("echo").versions["1.0.0"].sha256
+        monkeypatch.setenv("WASMBAY_CACHE_MAX", "0")
+        m.uninstall("echo")
+        assert [x.entry.component_sha256 for x in m.cache_listing()] == [kept]
+        assert [x.used_by for x in m.cache_listing()] == [(f"other@{m.record('other').stable}",)]
+        assert not m.runtime.cache.contains(gone)
+        assert m.call("other", "z").success
+
+
+def test_prune_refuses_while_a_damaged_entry_hides_its_components(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    dirs = home_dirs(tmp_path / "home")
+    with private_manager(tmp_path / "home") as m:
+        m.install(fixture_wasm("echo"))
+    (dirs.data / "plugins" / "echo" / "state.json").write_text("{ not json")
+    with private_manager(tmp_path / "home") as m:
+        with pytest.raises(E.UsageError, match="damaged entries"):
+            m.prune_cache(everything_unreferenced=True)
+        assert len(m.cache_listing()) == 1
+
+
+def test_install_records_the_component_file_identity(manager: PluginManager,
+                                                     fixture_wasm: Build) -> None:
+    manager.install(fixture_wasm("echo"))
+    path = manager.library.component_path("echo", "1.0.0")
+    st = os.lstat(path)
+    recorded = json.loads((path.parents[2] / "state.json").read_text())
+    assert recorded["versions"]["1.0.0"]["file_identity"] == [
+        st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def test_an_unchanged_cached_component_is_not_read_at_start(
+        tmp_path: Path, fixture_wasm: Build, monkeypatch: pytest.MonkeyPatch) -> None:
+    with private_manager(tmp_path / "home") as m:
+        m.install(fixture_wasm("echo"))
+    with private_manager(tmp_path / "home") as m:
+        path = m.library.component_path("echo", "1.0.0")
+        spy = Spy(m, path, monkeypatch)
+        m.load("echo")
+        assert m.status("echo").state == "ready"
+        assert spy.counts()[:2] == (0, 0)  # neither opened (read, hashed) nor compiled
+        assert m.runtime.cache.stats.loaded == 1
+        assert m.call("echo", "x").output == "processed: x"
+
+
+def test_a_same_size_edit_with_its_mtime_restored_is_refused(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    """Size and mtime alone would miss it; the ctime (which nobody can set) does not."""
+    with private_manager(tmp_path / "home") as m:
+        m.install(fixture_wasm("echo"))
+        path = m.library.component_path("echo", "1.0.0")
+    before = os.stat(path)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    with path.open("r+b") as f:  # in place: same inode, same size
+        f.write(data)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size, before.st_mtime_ns, before.st_ino)
+    with private_manager(tmp_path / "home") as m:
+        seen = events_of(m)
+        m.load("echo")
+        failed = [e for e in seen if isinstance(e, PluginFailed)]
+        assert failed and failed[0].kind == "integrity"
+        assert "changed behind Wasmbay's back" in failed[0].reason
+        with pytest.raises(E.PluginUnavailableError):
+            m.call("echo", "x")
+
+
+def test_a_record_without_identity_is_hashed_once_then_trusted(
+        tmp_path: Path, fixture_wasm: Build, monkeypatch: pytest.MonkeyPatch) -> None:
+    with private_manager(tmp_path / "home") as m:
+        m.install(fixture_wasm("echo"))
+        state = m.library.plugin_dir("echo") / "state.json"
+        path = m.library.component_path("echo", "1.0.0")
+    d = json.loads(state.read_text())
+    del d["versions"]["1.0.0"]["file_identity"]  # as written before issue 12
+    state.write_text(json.dumps(d))
+    with private_manager(tmp_path / "home") as m:
+        spy = Spy(m, path, monkeypatch)
+        m.load("echo")
+        assert spy.counts()[:2] == (1, 1)  # read and hashed once
+        assert m.record("echo").versions["1.0.0"].file_identity is not None
+    assert json.loads(state.read_text())["versions"]["1.0.0"]["file_identity"]
+    with private_manager(tmp_path / "home") as m:
+        spy = Spy(m, path, monkeypatch)
+        m.load("echo")
+        assert spy.counts()[:2] == (0, 0)
+        assert m.status("echo").state == "ready"
+
+
+def test_a_malformed_file_identity_makes_the_entry_damaged(tmp_path: Path,
+                                                          fixture_wasm: Build) -> None:
+    with private_manager(tmp_path / "home") as m:
+        m.install(fixture_wasm("echo"))
+        state = m.library.plugin_dir("echo") / "state.json"
+    d = json.loads(state.read_text())
+    d["versions"]["1.0.0"]["file_identity"] = ["1", 2]
+    state.write_text(json.dumps(d))
+    with private_manager(tmp_path / "home") as m:
+        assert m.ids() == [] and "file_identity" in str(m.problems[0])
+
+
+def test_verify_rehashes_every_version_and_names_the_damaged(tmp_path: Path,
+                                                             fixture_wasm: Build) -> None:
+    with private_manager(tmp_path / "home") as m:
+        m.install(fixture_wasm("echo"))
+        m.install(fixture_wasm("echo_v2"), accept_requested=True)
+        m.install(fixture_wasm("echo_v1_versioned"), plugin_id="other")
+        assert [(r.plugin_id, r.version, r.ok) for r in m.verify()] == [
+            ("echo", "1.0.0", True), ("echo", "2.0.0", True),
+            ("other", m.record("other").stable, True)]
+        path = m.library.component_path("echo", "1.0.0")  # not the running version
+        data = bytearray(path.read_bytes())
+        data[10] ^= 1
+        path.write_bytes(bytes(data))
+        bad = [r for r in m.verify() if not r.ok]
+        assert [(r.plugin_id, r.version) for r in bad] == [("echo", "1.0.0")]
+        assert "changed behind Wasmbay's back" in (bad[0].problem or "")

@@ -128,9 +128,9 @@ def test_stdout_goes_to_the_log_not_the_terminal(runtime: Runtime, sleeper: Path
     assert len(stdout) == 3 and len(stderr) == 2
 
 
-def test_call_blocked_in_wasi_sleep_returns_by_its_time_limit(runtime: Runtime,
+def test_call_blocked_in_wasi_sleep_returns_by_its_time_limit(tier_runtime: Runtime,
                                                               sleeper: Path) -> None:
-    with load(runtime, sleeper, "timeout=1s") as plugin:
+    with load(tier_runtime, sleeper, "timeout=1s") as plugin:
         start = time.monotonic()
         with pytest.raises(E.PluginTimeoutError) as info:
             plugin.process("30")  # sleeps 30 s inside wasi:io/poll, not in wasm code

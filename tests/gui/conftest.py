@@ -49,7 +49,8 @@ def no_thread_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
         t.wait(5000)
     assert not leaked, f"test left QThreads running: {[t.objectName() for t in leaked]}"
     stray = [t for t in threading.enumerate()
-             if t.ident not in before and t.name.startswith("wasmbay-call") and t.is_alive()]
+             if t.ident not in before and t.is_alive()
+             and t.name.startswith(("wasmbay-call", "wasmbay-api"))]
     assert not stray, f"test left engine threads running: {[t.name for t in stray]}"
 
 

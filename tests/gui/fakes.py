@@ -36,7 +36,8 @@ class FakeBackend:
         for pid in self.plugins:
             self.bus.publish(LogRecord(pid, LogLevel.INFO, "loaded", source="host"))
 
-    def preview(self, path: str, plugin_id: str | None = None) -> InstallOffer:
+    def preview(self, path: str, plugin_id: str | None = None,
+                cancel: object = None) -> InstallOffer:
         if plugin_id in self.plugins:  # a new version of an installed plugin (a canary)
             snap = self.plugins[plugin_id]
             return InstallOffer(path, plugin_id, snap.name, "2.0.0", "a demo", 2, "cd" * 32,
@@ -45,7 +46,8 @@ class FakeBackend:
                             (CapabilityRequest("network", "", "to fetch things"),))
 
     def install(self, offer: InstallOffer, capabilities: list[str],
-                accept_publisher_change: bool = False, allow_downgrade: bool = False) -> str:
+                accept_publisher_change: bool = False, allow_downgrade: bool = False,
+                cancel: object = None) -> str:
         self._record("install", offer.path, capabilities, offer.plugin_id)
         pid = offer.plugin_id
         grants = Grants().grant_all([c for c in capabilities if not c.startswith("fs-")])
@@ -111,9 +113,11 @@ class FakeBackend:
         self.plugins[plugin_id] = replace(s, canary=None, canary_percent=0,
                                           last_rollback="rolled back by the user")
 
-    def set_rollback_threshold(self, plugin_id: str, error_rate: float) -> None:
+    def set_rollback_threshold(self, plugin_id: str, error_rate: float,
+                               min_calls: int = 5) -> None:
         self.plugins[plugin_id] = replace(self.plugins[plugin_id],
-                                          auto_rollback_threshold=error_rate)
+                                          auto_rollback_threshold=error_rate,
+                                          auto_rollback_min_calls=min_calls)
 
     def close(self) -> None:
         self.closed.set()

@@ -92,6 +92,43 @@ def test_the_dialog_installs_the_file_it_showed_even_if_it_changed_since(
     assert rec.versions[rec.stable].sha256 == offer.sha256
 
 
+def test_a_cancelled_preview_fails_as_cancelled_and_opens_no_consent_dialog(
+        window: Any, qtbot: Any, fixture_wasm: Build) -> None:
+    """Issue 12 point 7: the engine side of the Cancel button (the window adds it later)."""
+    import threading
+
+    from wasmbay.core.events import Event
+    from wasmbay.core.manager_events import READING, Progress
+    from wasmbay.core.progress import CancelToken
+
+    pressed = threading.Event()
+
+    def hold_at_reading(e: Event) -> None:  # engine thread: wait for the user's cancel
+        if isinstance(e, Progress) and e.stage == READING:
+            pressed.wait(10)
+
+    window.backends[0].manager.subscribe(hold_at_reading, Progress)
+    shown: list[object] = []
+    window.consentShown.connect(shown.append)
+    failures: list[Any] = []
+    with qtbot.waitSignal(window.engine.failed, timeout=30_000) as failed:
+        pending = window.engine.run(lambda b: b.preview, str(fixture_wasm("echo")),
+                                    cancel=CancelToken())
+        pending.then(window.show_consent, failures.append)
+        assert pending.cancellable and pending.cancel()
+        pressed.set()
+    failure = failed.args[0]
+    assert failure.cancelled and failure.command == "preview"
+    assert failures == [failure]
+    assert "cancelled" in failure.message
+    assert shown == [] and window.consent is None
+    assert window.backends[0].manager.ids() == []
+    # an ordinary failure is not a cancel
+    with qtbot.waitSignal(window.engine.failed, timeout=30_000) as other:
+        window.engine.run(lambda b: b.uninstall, "missing")
+    assert not other.args[0].cancelled
+
+
 def test_permission_checkbox_changes_what_the_plugin_can_read(
         window: Any, qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from plugins.build import build_test_plugin

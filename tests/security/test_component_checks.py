@@ -234,7 +234,8 @@ def test_refused_component_leaves_no_compiled_cache_entry(
         assert not private_runtime.cache.contains(
             hashlib.sha256(path.read_bytes()).hexdigest())
         manager.preview(fixture_wasm("echo"))  # the control: an accepted one is cached
-        assert len(_cache_entries(private_runtime)) == 2  # artefact + its sidecar
+        entries = _cache_entries(private_runtime)  # artefact, sidecar, last-use marker
+        assert sorted(Path(n).suffix for n in entries) == [".cwasm", ".json", ".used"]
     finally:
         manager.close()
 

@@ -1,0 +1,164 @@
+"""Tiered compilation: serve Winch code at once, Cranelift code once it is compiled.
+
+A plugin's first instances run code from the fast tier (Winch, wasmtime's baseline
+compiler: about 4x quicker to compile); :class:`Optimizer` compiles the optimized tier
+(Cranelift) in the background and hands it to the plugin, which swaps it in like a hot
+swap (core.pool). One background thread compiles one component at a time at a low
+CPU priority, so calls and the GUI keep the processor; wasmtime's compile threads are
+created from it and inherit that priority (see :func:`_lower_priority`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+
+from . import errors as E
+from .component import LoadedComponent
+
+_log = logging.getLogger(__name__)
+
+#: The tier code was compiled for: "fast" (Winch) or "optimized" (Cranelift).
+FAST = "fast"
+OPTIMIZED = "optimized"
+#: A plugin on fast code whose optimized compile is queued or running.
+OPTIMIZING = "optimizing"
+TIERS = (FAST, OPTIMIZED)
+#: How a runtime picks tiers: both (fast first, then optimized), or only one.
+TIERED = "tiered"
+MODES = (TIERED, FAST, OPTIMIZED)
+TIER_ENV = "WASMBAY_TIER"
+#: The compiler behind each tier: the compiled cache keys its entries by it.
+COMPILER = {FAST: "winch", OPTIMIZED: "cranelift"}
+#: The background compile's nice value: a busy caller at 0 gets ~90% of a core against
+#: it, yet it keeps going under load (at 19 it would get ~1.5% and take minutes).
+BACKGROUND_NICE = 10
+#: The pause between two background compiles, so queued work never hogs the machine.
+YIELD_S = 0.05
+
+#: ``done(optimized, error)``: exactly one of them is None.
+Done = Callable[[LoadedComponent | None, E.WasmbayError | None], None]
+
+
+def tier_mode(value: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The tier mode: ``value``, else ``WASMBAY_TIER``, else "tiered"; UsageError if unknown."""
+    raw = value if value is not None else (os.environ if environ is None else environ).get(
+        TIER_ENV, "")
+    mode = raw.strip().lower() or TIERED
+    if mode not in MODES:
+        raise E.UsageError(f"unknown compile tier {raw[:40]!r} (from {TIER_ENV} or tier=)",
+                           hint=f"use one of {', '.join(MODES)}")
+    return mode
+
+
+def _lower_priority() -> None:
+    """Give the calling thread (only) a low CPU priority (:data:`BACKGROUND_NICE`).
+
+    On Linux the nice value belongs to the thread, and threads it creates (wasmtime's
+    parallel compile workers, made on first use) inherit it. Elsewhere this is a no-op.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError) as e:  # pragma: no cover - non-Linux
+        _log.debug("background compiles keep normal priority: %s", e)
+
+
+class Optimizer:
+    """One background thread, a queue of fast components to compile optimized, in order.
+
+    Requests for one component (a stable and a canary of the same bytes, twins) share a
+    single compile; each requester hears the outcome through its ``done`` callback,
+    called on the optimizer's thread.
+    """
+
+    def __init__(self, compile_optimized: Callable[[LoadedComponent], LoadedComponent]) -> None:
+        self._compile = compile_optimized
+        self._cond = threading.Condition()
+        self._queue: OrderedDict[str, tuple[LoadedComponent, list[Done]]] = OrderedDict()
+        self._busy: str | None = None
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, fast: LoadedComponent, done: Done) -> None:
+        """Compile ``fast``'s component optimized, then call ``done`` (never raises)."""
+        sha = fast.info.sha256
+        with self._cond:
+            if self._stopped:
+                return
+            entry = self._queue.get(sha)
+            if entry is None:
+                self._queue[sha] = (fast, [done])
+            else:
+                entry[1].append(done)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wasmbay-optimize",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def pending(self) -> int:
+        """Components queued or being compiled."""
+        with self._cond:
+            return len(self._queue) + (self._busy is not None)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until nothing is queued or compiling (tests, benchmarks, ``close``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy is not None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def stop(self) -> None:
+        """Drop queued work; a compile under way finishes (wasmtime cannot stop it)."""
+        with self._cond:
+            self._stopped = True
+            self._queue.clear()
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        _lower_priority()
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    self._cond.notify_all()
+                    return
+                sha, (fast, callbacks) = self._queue.popitem(last=False)
+                self._busy = sha
+            try:
+                self._one(fast, callbacks, sha)
+            finally:
+                with self._cond:
+                    self._busy = None
+                    self._cond.notify_all()
+            time.sleep(YIELD_S)  # let calls and the next start-up in first
+
+    def _one(self, fast: LoadedComponent, callbacks: list[Done], sha: str) -> None:
+        optimized: LoadedComponent | None = None
+        error: E.WasmbayError | None = None
+        try:
+            optimized = self._compile(fast)
+        except E.WasmbayError as e:
+            error = e
+        except Exception as e:  # never lose the thread: the plugin keeps its fast code
+            _log.exception("optimized compile of %s failed", sha[:12])
+            error = E.PluginLoadError(f"optimized compile failed: {e}",
+                                      hint="the plugin keeps serving its fast code")
+        with self._cond:  # requests that arrived while it compiled
+            late = self._queue.pop(sha, None)
+        if late is not None:
+            callbacks = callbacks + late[1]
+        for done in callbacks:
+            try:
+                done(optimized, error)
+            except Exception:  # a plugin's swap failed: it logged why, keep going
+                _log.exception("tier swap of %s failed", sha[:12])

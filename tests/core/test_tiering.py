@@ -1,0 +1,185 @@
+"""Tiered compilation (issue 12 points 1-2): fast (Winch) code serves first, optimized
+(Cranelift) code follows from the background and is swapped in with no failed call;
+both are cached; a setting forces one tier; a preview compiles only fast code."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from wasmbay.core import errors as E
+from wasmbay.core.component import LoadedComponent
+from wasmbay.core.manager import PluginManager
+from wasmbay.core.manager_events import OPTIMIZED, OPTIMIZING, Progress
+from wasmbay.core.paths import AppDirs
+from wasmbay.core.pool import Plugin
+from wasmbay.core.runtime import Runtime
+from wasmbay.core.tiering import COMPILER, tier_mode
+
+Build = Callable[[str], Path]
+
+
+def dirs(tmp_path: Path) -> AppDirs:
+    root = tmp_path / "home"
+    return AppDirs(root / "data", root / "config", root / "cache", root / "logs")
+
+
+@pytest.fixture
+def tiered(tmp_path: Path) -> Iterator[Runtime]:
+    with Runtime(dirs(tmp_path), tier="tiered") as rt:
+        yield rt
+
+
+def hold_optimizer(rt: Runtime) -> threading.Event:
+    """Make the background compile wait for the returned event (the real compile follows)."""
+    gate = threading.Event()
+    real = rt.optimizer._compile
+
+    def gated(fast: LoadedComponent) -> LoadedComponent:
+        gate.wait(60)
+        return real(fast)
+
+    rt.optimizer._compile = gated
+    return gate
+
+
+def swap_under_calls(rt: Runtime, plugin: Plugin, gate: threading.Event, text: str,
+                     expect: str) -> None:
+    """Two threads call throughout the swap: none fails, both tiers served calls.
+
+    ``gate`` holds the optimized compile until both callers have run on fast code.
+    """
+    assert plugin.tier == "optimizing"
+    failures: list[BaseException] = []
+    counts = {"fast": 0, "optimized": 0}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def caller() -> None:
+        while not stop.is_set():
+            tier = "optimized" if plugin.tier == "optimized" else "fast"
+            try:
+                result = plugin.process(text)
+                assert result.success and expect in result.output, result
+            except BaseException as e:  # every failure counts
+                failures.append(e)
+                return
+            with lock:
+                counts[tier] += 1
+
+    threads = [threading.Thread(target=caller) for _ in range(2)]
+    for t in threads:
+        t.start()
+    while counts["fast"] < 20 and not failures:
+        stop.wait(0.01)
+    gate.set()
+    assert rt.optimizer.wait_idle(300)
+    seen = counts["optimized"]
+    while counts["optimized"] < seen + 20 and not failures:
+        stop.wait(0.01)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert failures == []
+    assert plugin.tier == "optimized"
+    assert counts["fast"] >= 20 and counts["optimized"] >= 20
+
+
+def test_first_instances_run_fast_code_then_optimized_code_with_no_failed_call(
+        tiered: Runtime, fixture_wasm: Build) -> None:
+    gate = hold_optimizer(tiered)  # the swap must happen while the two callers run
+    with tiered.load(fixture_wasm("echo")) as plugin:
+        swap_under_calls(tiered, plugin, gate, "x", "processed: x")
+        sha = plugin.info.sha256
+    assert tiered.cache.contains(sha, COMPILER["fast"])  # both tiers cached
+    assert tiered.cache.contains(sha, COMPILER["optimized"])
+
+
+def test_cached_optimized_code_is_loaded_without_a_fast_compile(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    with Runtime(dirs(tmp_path), tier="tiered") as rt:
+        rt.load(fixture_wasm("echo")).close()
+        assert rt.optimizer.wait_idle(60)
+    with (Runtime(dirs(tmp_path), tier="tiered") as rt,  # a restart
+          rt.load(fixture_wasm("echo")) as plugin):
+        assert plugin.tier == "optimized"
+        assert (rt.cache.stats.compiled, rt.cache.stats.loaded) == (0, 1)
+        assert rt.optimizer.pending() == 0
+        assert plugin.process("y").output == "processed: y"
+
+
+@pytest.mark.parametrize("forced", ["fast", "optimized"])
+def test_a_forced_tier_holds(tmp_path: Path, fixture_wasm: Build,
+                             monkeypatch: pytest.MonkeyPatch, forced: str) -> None:
+    monkeypatch.setenv("WASMBAY_TIER", forced)
+    with Runtime(dirs(tmp_path)) as rt, rt.load(fixture_wasm("echo")) as plugin:
+        assert plugin.tier == forced
+        assert rt.optimizer.pending() == 0
+        assert plugin.process("z").output == "processed: z"
+        other = "optimized" if forced == "fast" else "fast"
+        assert not rt.cache.contains(plugin.info.sha256, COMPILER[other])
+
+
+def test_an_unknown_tier_setting_is_refused_with_the_choices() -> None:
+    with pytest.raises(E.UsageError) as info:
+        tier_mode(environ={"WASMBAY_TIER": "turbo"})
+    assert "turbo" in str(info.value) and "tiered" in (info.value.hint or "")
+    assert tier_mode(environ={}) == "tiered"
+
+
+def test_one_shot_runtime_serves_fast_code_and_compiles_nothing_in_the_background(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    with (Runtime(dirs(tmp_path), tier="tiered", background_optimize=False) as rt,
+          rt.load(fixture_wasm("echo")) as plugin):
+        assert plugin.tier == "fast" and rt.optimizer.pending() == 0
+        assert not rt.cache.contains(plugin.info.sha256, COMPILER["optimized"])
+
+
+def test_preview_compiles_fast_code_only_and_install_tiers_up(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    d = dirs(tmp_path)
+    rt = Runtime(d, tier="tiered")
+    stages: list[str] = []
+    rt.bus.subscribe(lambda e: stages.append(e.stage), Progress)  # type: ignore[attr-defined]
+    with PluginManager(d, runtime=rt) as m:
+        gate = hold_optimizer(rt)
+        preview = m.preview(fixture_wasm("echo"))
+        sha = preview.sha256
+        assert preview.candidate.loaded.tier == "fast"
+        assert not rt.cache.contains(sha, COMPILER["optimized"])  # nothing optimized yet
+        m.install(preview)
+        pid = preview.plugin_id
+        status = m.status(pid)
+        assert status.tier == "optimizing"
+        assert status.metrics[status.stable]["tier"] == "optimizing"
+        gate.set()
+        assert rt.optimizer.wait_idle(60)
+        status = m.status(pid)
+        assert status.tier == "optimized"
+        assert set(status.compiled_tiers) == {"fast", "optimized"}
+        assert m.call(pid, "w").output == "processed: w"
+    rt.close()
+    assert OPTIMIZING in stages and OPTIMIZED in stages
+    assert stages.index(OPTIMIZING) < stages.index(OPTIMIZED)
+
+
+def test_a_refused_file_leaves_no_code_of_either_tier(tmp_path: Path,
+                                                      fixture_wasm: Build) -> None:
+    with Runtime(dirs(tmp_path), tier="tiered") as rt:
+        with pytest.raises(E.MissingExportError):
+            rt.compile(fixture_wasm("missing_export"))
+        assert rt.optimizer.pending() == 0
+        assert list((rt.dirs.cache / "compiled").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_componentize_py_plugin_swaps_to_optimized_code_under_two_callers(
+        tmp_path: Path, sample_wasm: Build) -> None:
+    with Runtime(dirs(tmp_path), tier="tiered") as rt:
+        gate = hold_optimizer(rt)
+        with rt.load(sample_wasm("image_processor")) as plugin:
+            assert rt.optimizer.pending() == 1
+            swap_under_calls(rt, plugin, gate, "3000x2000", "x")
