@@ -62,7 +62,8 @@ def test_unknown_plugin_is_a_404_with_a_hint(api: Api) -> None:
         status, answer = api(method, url, body)
         assert status == 404, (url, answer)
         assert answer["error"]["plugin_id"] == "ghost" and "GET /v1/plugins" in \
-            answer["error"]["hint"]
+            answer["error"]["api_hint"]
+        assert answer["error"]["kind"] == "usage"  # core's own, as the CLI says it in process
 
 
 def test_unknown_route_and_method_are_json_errors(api: Api) -> None:

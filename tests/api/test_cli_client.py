@@ -100,13 +100,6 @@ def _script(variant: Path, v2: Path, trapping: Path) -> list[list[str]]:
     ]
 
 
-#: Error answers the host words differently today (server-side, /work/shared/API.md
-#: requests 2 and 5 to the API's owner): a trap's backtrace is not in the error body, an
-#: unknown plugin is kind "not-found" with an API hint, a permission-diff hint names
-#: request fields instead of CLI flags. Compared in their own (xfail) test below.
-SERVER_WORDED = ("call trap x --json", "call nope x --json", "echo_v2.wasm --json")
-
-
 def _both_ways(script: list[list[str]], local: Path, remote: Path) -> list[tuple[str, Any, Any]]:
     in_process = [_comparable(wasmbay(local, *cmd)) for cmd in script]
     with serving(remote):
@@ -131,7 +124,7 @@ def test_every_command_answers_the_same_through_the_host_and_in_process(
         assert wasmbay(home, "install", str(fixture_wasm("echo"))).returncode == 0
 
     pairs = _both_ways(script, local, remote)
-    differ = [p for p in pairs if p[1] != p[2] and not p[0].endswith(SERVER_WORDED)]
+    differ = [p for p in pairs if p[1] != p[2]]
     assert not differ, _differ(differ)
     # Those still agree on exit code and error kind's class of answer (stdout is JSON).
     for cmd, a, b in pairs:
@@ -141,7 +134,6 @@ def test_every_command_answers_the_same_through_the_host_and_in_process(
     assert codes >= {0, 1, 2, 4}
 
 
-@pytest.mark.xfail(strict=True, reason="the host rewords these errors (API.md requests 2, 5)")
 def test_error_answers_are_worded_the_same_through_the_host_and_in_process(
         short_home: Callable[[], Path], fixture_wasm: Build) -> None:
     local, remote = short_home(), short_home()

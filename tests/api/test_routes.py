@@ -7,10 +7,12 @@ from pathlib import Path
 
 from wasmbay.api.server import ApiServer
 from wasmbay.core.manager import PluginManager
+from wasmbay.core.paths import AppDirs
+from wasmbay.core.runtime import Runtime
 
 from ..security.forge import forge_plugin
 from .conftest import Api
-from .unixhttp import UnixHTTPConnection
+from .unixhttp import UnixHTTPConnection, request
 
 Build = Callable[[str], Path]
 
@@ -103,7 +105,8 @@ def test_a_canary_asking_for_more_is_a_409_naming_what_it_asks(
     status, err = api("POST", f"/v1/plugins/{echo}/canary", {"path": str(asking), "percent": 10})
     assert status == 409 and err["error"]["kind"] == "permission-diff"
     assert err["error"]["escalation"] == ["network"]
-    assert "accept_requested: true" in err["error"]["hint"]
+    assert "accept_requested: true" in err["error"]["api_hint"]  # worded for API callers
+    assert "--accept-requested" in err["error"]["hint"]  # core's own, as the CLI prints it
 
 
 def test_preview_then_install_exactly_that_preview(api: Api, fixture_wasm: Build,
@@ -142,3 +145,22 @@ def test_events_stream_filters_by_plugin_and_type(server: ApiServer, echo: str,
     conn.close()
     assert block.startswith("event: log\nid: 1\ndata: "), block  # no state event came first
     assert '"plugin_id": "echo"' in block and '"type": "LogRecord"' in block
+
+
+def test_a_damaged_entry_is_listed_as_a_problem_and_named_by_its_own_error(
+        dirs: AppDirs, runtime: Runtime, fixture_wasm: Build, tmp_path: Path) -> None:
+    """GET /v1/plugins carries manager.problems (the CLI's `list` shows them through the
+    host as in process), and a route on the damaged id answers core's LibraryEntryError."""
+    with PluginManager(dirs, runtime=runtime) as m:
+        m.install(fixture_wasm("echo"))
+        m.install(fixture_wasm("echo_v1_versioned"), plugin_id="other")
+    (dirs.data / "plugins" / "other" / "state.json").write_text("{ not json")
+    with PluginManager(dirs, runtime=runtime) as m, \
+            ApiServer(m, socket=tmp_path / "s" / "api.sock") as server:
+        status, listed = request(server.socket, "GET", "/v1/plugins")
+        assert status == 200 and [p["plugin_id"] for p in listed["plugins"]] == ["echo"]
+        assert listed["problems"] == [p.to_dict() for p in m.problems]
+        assert [p["plugin_id"] for p in listed["problems"]] == ["other"]
+        status, err = request(server.socket, "GET", "/v1/plugins/other")
+    assert err["error"]["kind"] == "library-entry" and err["error"]["plugin_id"] == "other"
+    assert "damaged" in err["error"]["message"] and status == 404

@@ -92,7 +92,7 @@ def error_from_dict(d: Mapping[str, Any]) -> E.WasmbayError:
         err.kind = kind  # keep what the server said (to_dict, --json)
     plugin_id = d.get("plugin_id")
     extras = {k: v for k, v in d.items() if k not in (
-        "kind", "message", "hint", "plugin_id", "backtrace", "domain_hint")}
+        "kind", "message", "hint", "plugin_id", "backtrace", "domain_hint", "api_hint")}
     if isinstance(err, E.TrustChangeError):
         err.changes = tuple(_Change(c) for c in extras.pop("trust_changes", ()) or ())
     if isinstance(err, E.PermissionEscalationError):

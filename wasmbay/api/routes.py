@@ -62,6 +62,10 @@ SCHEMAS: dict[str, Schema] = {
         "message": STR,
         "hint": {**STR, "description": "what the caller can do about it"},
         "plugin_id": NULLABLE_STR,
+        "api_hint": {**STR, "description": "the hint worded for API callers (request "
+                                           "fields, not CLI flags), when that differs"},
+        "backtrace": {"type": "object", "description": "where a plugin trapped",
+                      "properties": {"frames": STR_LIST, "guest_output": STR_LIST}},
     }, ("kind", "message", "hint", "plugin_id"), closed=False)}, ("error",)),
     "Metrics": _obj({
         "calls": {"type": "integer"}, "errors": {"type": "integer"},
@@ -94,8 +98,14 @@ SCHEMAS: dict[str, Schema] = {
         "resources": {"type": "object"},
     }, ("plugin_id", "stable", "canary", "canary_percent", "enabled", "state", "versions",
         "metrics"), closed=False),
-    "PluginList": _obj({"plugins": {"type": "array", "items": _ref("Plugin")}},
-                       ("plugins",)),
+    "PluginList": _obj({"plugins": {"type": "array", "items": _ref("Plugin")},
+                        "problems": {"type": "array", "items": _ref("LibraryProblem"),
+                                     "description": "library entries that could not be "
+                                                    "read (damaged), as errors"}},
+                       ("plugins", "problems")),
+    "LibraryProblem": _obj({"kind": STR, "message": STR, "hint": STR,
+                            "plugin_id": NULLABLE_STR},
+                           ("kind", "message", "hint", "plugin_id"), closed=False),
     "ProcessRequest": _obj({
         "input": {**STR, "description": "the request's input text"},
         "options": OPTIONS,

@@ -115,14 +115,21 @@ _FLAG_FIELDS = (("--accept-requested", "accept_requested: true"), ("--grant CAP"
 
 
 def error_body(e: E.WasmbayError) -> dict[str, Any]:
-    """``e.to_dict()``, with what a client needs to act: the escalation, field names."""
+    """``e.to_dict()`` unchanged (kind, message and hint as core raised them, so a client
+    rebuilds the same error and the CLI words it the same through the host), plus what an
+    API caller needs to act: the escalation, a trap's backtrace, and ``api_hint`` (the hint
+    with request fields in place of CLI flags) when that wording differs."""
     d: dict[str, Any] = dict(e.to_dict())
     if isinstance(e, E.PermissionEscalationError):
         d["escalation"] = list(e.escalation)
+    if e.trace is not None:
+        d["backtrace"] = e.trace.to_dict()
     hint = str(d.get("hint") or "")
+    api_hint = hint
     for flag, field in _FLAG_FIELDS:
-        hint = hint.replace(flag, field)
-    d["hint"] = hint
+        api_hint = api_hint.replace(flag, field)
+    if api_hint != hint:
+        d["api_hint"] = api_hint
     return d
 
 
@@ -604,9 +611,14 @@ class ApiServer:
                 elif route.operation == "revoke":
                     raise ApiError(422, "invalid-request", f"query.{name}: is required")
             pid = request.match_info.get("plugin_id")
-            if pid is not None and pid not in self.manager.ids():
-                raise ApiError(404, "not-found", f"plugin '{pid}' is not installed",
-                               plugin_id=pid, hint="GET /v1/plugins lists the installed ones")
+            if pid is not None:
+                # core's own error, worded as the in-process CLI words it (UsageError "is
+                # not installed", LibraryEntryError if damaged); 404 either way here
+                try:
+                    self.manager.record(pid)
+                except (E.UsageError, E.LibraryEntryError) as e:
+                    d = {**error_body(e), "api_hint": "GET /v1/plugins lists the installed ones"}
+                    return web.json_response({"error": d}, status=404, dumps=_dumps)
             return await op(request, body)
 
         endpoint.__name__ = route.operation
@@ -655,7 +667,9 @@ class ApiServer:
 
     async def op_list_plugins(self, request: web.Request, body: Any) -> web.StreamResponse:
         statuses = await self._run(self.manager.statuses)
-        return web.json_response({"plugins": [s.to_dict() for s in statuses]}, dumps=_dumps)
+        return web.json_response({"plugins": [s.to_dict() for s in statuses],
+                                  "problems": [p.to_dict() for p in self.manager.problems]},
+                                 dumps=_dumps)
 
     async def op_get_plugin(self, request: web.Request, body: Any) -> web.StreamResponse:
         return await self._plugin(request.match_info["plugin_id"])
