@@ -94,7 +94,8 @@ def cranelift_cold_compile(wasm: bytes) -> float:
 
 
 def wait_optimized(m: PluginManager) -> None:
-    finish = getattr(m.runtime, "wait_optimized", None)
+    optimizer = getattr(m.runtime, "optimizer", None)  # the tiered runtime's background compiles
+    finish = getattr(optimizer, "wait_idle", None)
     if callable(finish):
         finish()
 

@@ -125,7 +125,8 @@ def warm_start(dirs: AppDirs, paths: list[Path], reps: int) -> tuple[float, floa
     with PluginManager(dirs) as m:
         for i, p in enumerate(paths):
             m.install(p, plugin_id=f"plugin-{i}", start=False)
-        finish = getattr(m.runtime, "wait_optimized", None)  # tiered: both tiers cached
+        optimizer = getattr(m.runtime, "optimizer", None)  # tiered: both tiers cached
+        finish = getattr(optimizer, "wait_idle", None)
         if callable(finish):
             finish()
     ours = []

@@ -338,11 +338,12 @@ class CompiledCache:
 
     def _try_load(self, path: Path, tier: str) -> Component | None:
         try:
-            if not _owned_and_private(path):
+            st = path.stat()  # one stat for both the ownership and the identity check
+            if not _owned_and_private(path, st):
                 raise ValueError("not owned by this user or readable by others")
             meta = json.loads(_sidecar(path).read_text())
             # A file other than the one we wrote (replaced, touched, truncated): check content.
-            if (meta.get("stat") != _stat_key(path)
+            if (meta.get("stat") != _stat_key(path, st)
                     and meta.get("artefact_sha256") != _file_sha256(path)):
                 raise ValueError("digest does not match the one recorded when it was written")
             return Component.deserialize_file(self._engines[tier], str(path))
@@ -379,14 +380,14 @@ def _touch(path: Path) -> None:
         os.close(fd)
 
 
-def _owned_and_private(path: Path) -> bool:
-    st = path.stat()
+def _owned_and_private(path: Path, st: os.stat_result | None = None) -> bool:
+    st = path.stat() if st is None else st
     return st.st_uid == os.getuid() and not (st.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
-def _stat_key(path: Path) -> list[int]:
+def _stat_key(path: Path, st: os.stat_result | None = None) -> list[int]:
     """Identity of the file we wrote: any rewrite, copy or truncation changes it."""
-    st = path.stat()
+    st = path.stat() if st is None else st
     return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 

@@ -49,6 +49,8 @@ class HostContext:
         return self._secrets[key]
 
     def log(self, level: LogLevel, message: str) -> None:
+        if not self.bus.has_subscribers:  # nobody keeps it: skip bounding and the record
+            return
         message = bound(message, MAX_MESSAGE)
         self.bus.publish(LogRecord(self.plugin_id, level, message, version=self.version))
 
