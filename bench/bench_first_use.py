@@ -53,7 +53,8 @@ from wasmbay.core.events import Event  # noqa: E402
 from wasmbay.core.manager import PluginManager  # noqa: E402
 from wasmbay.core.manager_events import OPTIMIZED, OPTIMIZING, Progress  # noqa: E402
 from wasmbay.core.paths import AppDirs  # noqa: E402
-from wasmbay.core.runtime import MAX_WASM_STACK  # noqa: E402
+from wasmbay.core.runtime import engine_config  # noqa: E402
+from wasmbay.core.tiering import OPTIMIZED as OPTIMIZED_TIER  # noqa: E402
 
 IMAGE_INPUT = "800x600"
 TEXT_100 = "x" * 100
@@ -80,14 +81,7 @@ def fresh_dirs(root: Path, name: str) -> AppDirs:
 
 def cranelift_cold_compile(wasm: bytes) -> float:
     """A bare wasmtime Cranelift compile with Wasmbay's settings (fuel, epochs, stack)."""
-    cfg = Config()
-    cfg.wasm_component_model = True
-    cfg.epoch_interruption = True
-    cfg.consume_fuel = True
-    cfg.max_wasm_stack = MAX_WASM_STACK
-    cfg.cranelift_opt_level = "speed"
-    cfg.strategy = "cranelift"
-    engine = Engine(cfg)
+    engine = Engine(engine_config(OPTIMIZED_TIER))
     t = time.perf_counter()
     Component(engine, wasm)
     return time.perf_counter() - t

@@ -73,6 +73,27 @@ BUILD_HINT = "build with a component target: componentize-py, wasm32-wasip2, or 
              "`wasm-tools component new` with the WASI adapter"
 
 
+def engine_config(tier: str, *, parallel_fast: bool = True) -> Config:
+    """Both tiers' settings, identical but for the compiler: same limits, same traps.
+
+    ``parallel_fast=False`` compiles Winch code on the caller's thread only, so that
+    wasmtime's parallel compile threads are first made by the (lowest-priority) optimizer.
+    """
+    cfg = Config()
+    cfg.wasm_component_model = True
+    cfg.epoch_interruption = True
+    cfg.consume_fuel = True
+    cfg.max_wasm_stack = MAX_WASM_STACK
+    cfg.cranelift_opt_level = "speed"
+    # Copy-on-write memory images (instantiate maps, not copies, the data segments); the
+    # memory limit is each Store's limiter (core.instance).
+    cfg.memory_init_cow = True
+    if tier == tiering.FAST:
+        wasmtime_internals.use_winch(cfg)
+        cfg.parallel_compilation = parallel_fast
+    return cfg
+
+
 class Runtime:
     """Owns the Engine, the epoch ticker, the linkers, the compiled cache and the event bus."""
 
@@ -100,26 +121,9 @@ class Runtime:
         self.fd_limit = resources.prepare_process()
         details = backtrace.details_from_env()  # file:line in trap backtraces
 
-        def make_config(tier: str) -> Config:
-            """Both tiers' settings, identical but for the compiler: same limits, same traps."""
-            cfg = Config()
-            cfg.wasm_component_model = True
-            cfg.epoch_interruption = True
-            cfg.consume_fuel = True
-            cfg.max_wasm_stack = MAX_WASM_STACK
-            cfg.cranelift_opt_level = "speed"
-            # Copy-on-write memory images (instantiate maps, not copies, the data
-            # segments); the memory limit is each Store's limiter (core.instance).
-            cfg.memory_init_cow = True
-            if tier == tiering.FAST:
-                wasmtime_internals.use_winch(cfg)
-                # Tiered, Winch compiles on the caller's thread only: wasmtime's parallel
-                # compile threads are then first made by the (lowest-priority) optimizer.
-                cfg.parallel_compilation = self.tier_mode == tiering.FAST
-            return cfg
-
         #: One engine per tier: a Store, linker and compiled component belong to one.
-        self.engines = {t: Engine(make_config(t)) for t in tiering.TIERS}
+        self.engines = {t: Engine(engine_config(
+            t, parallel_fast=self.tier_mode == tiering.FAST)) for t in tiering.TIERS}
         self.engine = self.engines[tiering.OPTIMIZED]
         fingerprint = (f"component-model,epoch,fuel,stack={MAX_WASM_STACK},opt=speed,"
                        "cow" + (",backtrace-details" if details else ""))
