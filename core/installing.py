@@ -368,15 +368,20 @@ class Installer:
     # --- uninstalling -------------------------------------------------------------------
 
     def uninstall(self, plugin_id: str) -> None:
-        """Stop it, forget its secrets, files and logs.
+        """Stop it, forget its secrets, files and logs; a damaged entry is removed too.
 
         Its compiled code stays cached (keyed by content, so a reinstall of the same
         bytes compiles nothing) until the cache's size cap needs the room (core.cachekeeper).
         """
         with self.versions.changing(plugin_id):
-            rec = self.records.require(plugin_id)
+            if self.records.is_damaged(plugin_id):
+                # Its record cannot be read, so neither can the names of its secrets:
+                # those stay in the keyring (harmless, unreadable by other plugins).
+                secret_keys: list[str] = []
+            else:
+                secret_keys = list(self.records.require(plugin_id).secret_keys)
             self.versions.stop(plugin_id)
-            for key in rec.secret_keys:
+            for key in secret_keys:
                 self.secrets.delete(plugin_id, key)
             self.library.remove(plugin_id)
             self.resource_watch.forget(plugin_id)

@@ -419,7 +419,8 @@ class Library:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise LibraryEntryError(
                 f"its state file {path} is unreadable or corrupt ({e})", plugin_id=plugin_id,
-                hint="restore the file or reinstall the plugin; nothing was deleted") from None
+                hint="restore the file, reinstall the plugin, or uninstall it; "
+                "nothing was deleted") from None
         if rec.plugin_id != plugin_id:
             raise LibraryEntryError(f"{path} names plugin '{rec.plugin_id}'",
                                     plugin_id=plugin_id, hint="restore the file or reinstall")

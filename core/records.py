@@ -83,6 +83,13 @@ class Records:
             self._records[fresh.plugin_id] = fresh
             return True
 
+    def is_damaged(self, plugin_id: str) -> bool:
+        """Its folder is in the library but its record could not be read."""
+        with self._lock:
+            return plugin_id not in self._records and any(
+                p.plugin_id == plugin_id for p in self._problems)
+
     def forget(self, plugin_id: str) -> None:
         with self._lock:
             self._records.pop(plugin_id, None)
+            self._problems = [p for p in self._problems if p.plugin_id != plugin_id]

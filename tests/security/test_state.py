@@ -216,6 +216,24 @@ def test_call_on_a_damaged_plugin_says_damaged_not_missing(
     assert "Traceback" not in r.stderr
 
 
+def test_uninstall_removes_a_damaged_plugin_in_process_and_from_the_cli(
+        dirs: AppDirs, runtime: Runtime, two_plugins: Path) -> None:
+    two_plugins.write_text("null")
+    with PluginManager(dirs, runtime=runtime) as m:
+        assert [p.plugin_id for p in m.problems] == ["other"]
+        m.uninstall("other")
+        assert m.problems == [] and m.ids() == ["echo"]
+        assert not two_plugins.parent.exists()
+        with pytest.raises(E.UsageError, match="not installed"):
+            m.record("other")
+        assert m.call("echo", "x").success  # the healthy plugin is untouched
+    two_plugins.parent.mkdir(parents=True)
+    two_plugins.write_text("{}")
+    r = wasmbay(dirs.data.parent, "uninstall", "other")
+    assert r.returncode == 0, r.stderr
+    assert not two_plugins.parent.exists()
+
+
 def test_reinstall_over_a_damaged_plugin_keeps_the_damaged_state_aside(
         dirs: AppDirs, runtime: Runtime, two_plugins: Path,
         fixture_wasm: Callable[[str], Path]) -> None:
