@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from . import errors as E
 from .canary import Canary
 from .contract import HealthReport, ProcessResult
-from .events import LogLevel, LogRecord
+from .events import LogLevel, LogRecord, caller_logs_failures
+from .fixes import call_fix
 from .manager_events import MetricsUpdated, Notifier
 from .records import Records
 from .resources import ResourceWatch
@@ -50,6 +51,7 @@ class Calls:
                     plugin, is_canary = run.pick(request_id)
                     assert plugin is not None  # ensure_running returns only a serving one
                 version = plugin.version
+                logging_here = caller_logs_failures.set(True)  # one line per failure: ours
                 try:
                     result = plugin.process(text, options, request_id)
                 except E.PluginUnavailableError:
@@ -61,7 +63,10 @@ class Calls:
                         self.canary.outcome(plugin_id, run, version, ok=False)
                     self._after_call(plugin_id, run)
                     raise
+                finally:
+                    caller_logs_failures.reset(logging_here)
                 if not result.success:
+                    result.fix = self._fix(plugin_id, result.error or "")
                     self._log_failure(plugin_id, version, request_id, LogLevel.WARN,
                                       "the plugin answered with an error",
                                       result.error or "(no error message)")
@@ -72,19 +77,33 @@ class Calls:
             raise AssertionError("unreachable")
         except E.WasmbayError as e:
             if self.records.get(plugin_id) is not None:  # unknown ids get no log file
-                self._log_failure(plugin_id, version, request_id, LogLevel.ERROR,
-                                  f"failed ({e.kind})", e.message)
+                replaced = isinstance(e, E.PluginCallError)  # core.pool replaced the instance
+                self._log_failure(
+                    plugin_id, version, request_id, LogLevel.ERROR, f"failed ({e.kind})",
+                    e.message, "; a fresh instance will serve the next call" if replaced else "",
+                    e.trace.text() if e.trace else "")
             raise
 
+    def _fix(self, plugin_id: str, error: str) -> E.Fix | None:
+        """What would repair a failed answer (core.fixes.call_fix), for front ends."""
+        rec = self.records.get(plugin_id)
+        if rec is None:
+            return None
+        return call_fix(rec.grants, rec.versions[rec.stable].requested, error)
+
     def _log_failure(self, plugin_id: str, version: str, request_id: str | None,
-                     level: LogLevel, what: str, reason: str) -> None:
-        """One host log line per failed request (escaped when shown, bounded here)."""
+                     level: LogLevel, what: str, reason: str, after: str = "",
+                     details: str = "") -> None:
+        """One host log line per failed request (escaped when shown, bounded here): the
+        request, the version that served it and the reason; ``details`` is the trap's
+        backtrace (core.pool leaves the trap of a request to this line)."""
         rid = "without an id" if request_id is None else \
             repr(bound(request_id, MAX_LOGGED_REQUEST_ID))
         served = f" on {version}" if version else ""
         self._notify.bus.publish(LogRecord(
             plugin_id, level, f"request {rid}{served}: {what}: "
-            f"{bound(reason, LIMITS.failure_text)}", source="host", version=version))
+            f"{bound(reason, LIMITS.failure_text)}{after}", source="host", version=version,
+            details=details))
 
     def batch(self, requests: Sequence[tuple[str, str]], *, concurrency: int = 4,
               options: Sequence[tuple[str, str]] = ()) -> list[ProcessResult | E.WasmbayError]:

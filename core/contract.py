@@ -61,6 +61,9 @@ class ProcessResult:
     #: Filled in by the caller side: which plugin version served the call.
     served_by: str = ""
     duration_s: float = field(default=0.0, compare=False)
+    #: Filled in by the caller side for a failed answer: what would repair it
+    #: (core.errors.Fix, e.g. a folder the plugin was not granted), when the host knows.
+    fix: Any = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ so the CLI and the GUI can show ``str(error)`` as is.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 # errors is the bottom of core: it imports none of it. The values some errors carry are
@@ -43,6 +44,43 @@ class TrustChangeLike(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
+#: Fix kinds: the plugin asked for a configuration key it did not get.
+CONFIGURE = "configure"
+#: Fix kinds: the plugin asked for a folder (fs-read / fs-write) it was not granted.
+GRANT_FOLDER = "grant-folder"
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """What would repair a failure, as data: each front end words it its own way.
+
+    The CLI names a command, a window a button ("Configure database_url…"), so neither
+    has to read the other's wording back out of a message. Found from what the host
+    saw (the keys a plugin asked for, the folders it requested), never from plugin text.
+    """
+
+    kind: str  # CONFIGURE | GRANT_FOLDER
+    #: The configuration key (CONFIGURE) or the guest path, e.g. ``/data`` (GRANT_FOLDER).
+    target: str
+    #: GRANT_FOLDER: "read" or "write".
+    access: str = ""
+    #: CONFIGURE: the key is stored as a secret (in the keyring), or should be.
+    secret: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "target": self.target, "access": self.access,
+                "secret": self.secret}
+
+    @property
+    def cli_hint(self) -> str:
+        """The fix in the CLI's words (the hint of a message the CLI prints)."""
+        if self.kind == CONFIGURE:
+            flag = " --secret" if self.secret else ""
+            return f"set it with `wasmbay config ID {self.target} VALUE{flag}` and reload"
+        flag = "fs-write" if self.access == "write" else "fs-read"
+        return f"grant it with `wasmbay grant ID {flag}=HOSTDIR:{self.target}`"
+
+
 class WasmbayError(Exception):
     """Base of every error Wasmbay raises on purpose."""
 
@@ -50,6 +88,8 @@ class WasmbayError(Exception):
     kind = "error"
     #: Where a plugin trapped (wasm frames, the guest's stderr), set on call errors.
     trace: TraceLike | None = None
+    #: What would repair it (a missing config key, an ungranted folder), when known.
+    fix: Fix | None = None
 
     def __init__(self, message: str, *, plugin_id: str | None = None, hint: str = "") -> None:
         self.plugin_id = plugin_id

@@ -13,10 +13,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 _log = logging.getLogger(__name__)
+
+#: True while a caller that logs every failed call itself runs one (core.calls writes one
+#: line per failed request: its id, the version that served it and the reason, with the
+#: backtrace), so the layers below (core.pool) do not log the same trap a second time.
+caller_logs_failures: ContextVar[bool] = ContextVar("wasmbay_caller_logs_failures",
+                                                    default=False)
 
 
 class LogLevel(enum.IntEnum):

@@ -25,6 +25,10 @@ _log = logging.getLogger(__name__)
 MAX_MESSAGE = LIMITS.log_message
 MAX_EVENT_TYPE = LIMITS.event_type
 MAX_PAYLOAD = LIMITS.event_payload
+#: Config keys remembered per plugin (asked), and the longest kept: a plugin asking for
+#: a million random keys must not grow the host.
+MAX_ASKED = 64
+MAX_KEY = 200
 
 SecretLookup = Callable[[str], "str | None"]
 
@@ -39,14 +43,36 @@ class HostContext:
     config: Mapping[str, str] = field(default_factory=dict)
     secret_lookup: SecretLookup | None = None
     _secrets: dict[str, str | None] = field(default_factory=dict)
+    #: Every key the plugin asked get-config for, and whether it got a non-empty value:
+    #: what the plugin reads (metadata declares no config keys) and what it missed.
+    #: The pool shares one dict across a plugin's instances (core.pool).
+    asked: dict[str, bool] = field(default_factory=dict)
 
     def get_config(self, key: str) -> str | None:
+        value = self._get_config(key)
+        shown = bound(key, MAX_KEY)
+        if len(self.asked) < MAX_ASKED or shown in self.asked:
+            self.asked[shown] = bool(value)
+        return value
+
+    def _get_config(self, key: str) -> str | None:
         value = self.config.get(key)
         if value is not None or self.secret_lookup is None:
             return value
         if key not in self._secrets:  # the keyring is slow (D-Bus); ask once per instance
             self._secrets[key] = self.secret_lookup(key)
         return self._secrets[key]
+
+    def missing_config(self, failure: str = "") -> str | None:
+        """The key a failed call most likely lacked: one it asked for and did not get.
+
+        A key the failure text names wins over the others (only to choose among keys
+        the host saw asked for: plugin text alone never makes a fix).
+        """
+        missing = [k for k, got in self.asked.items() if not got]
+        named = [k for k in missing if k and k in failure]
+        found = named or missing
+        return found[0] if found else None
 
     def log(self, level: LogLevel, message: str) -> None:
         if not self.bus.has_subscribers:  # nobody keeps it: skip bounding and the record

@@ -167,6 +167,9 @@ class Installer:
             requested = metadata.capabilities
             for c in requested:  # a malformed request is the plugin's error
                 parse_capability_request(c.text, pid)
+        # Every check passed: its optimized code compiles in the background from now on.
+        self.runtime.optimize_soon(loaded, lambda: not (progress.cancel is not None
+                                                        and progress.cancel.cancelled))
         progress.report(READY, 1.0, check=False)
         return Candidate(path, pid, metadata, requested, signed_by, wasm, loaded)
 
@@ -350,7 +353,8 @@ class Installer:
         vrec = new_version_record(version, cand.sha256, cand.metadata.name,
                                   cand.metadata.description, cand.wit_version,
                                   [c.text for c in cand.requested], len(cand.wasm),
-                                  signed_by=cand.signed_by)
+                                  signed_by=cand.signed_by,
+                                  reasons={c.text: c.reason for c in cand.requested if c.reason})
         if existing is None:
             rec = PluginRecord(pid, {version: vrec}, stable=version, grants=grants)
         else:

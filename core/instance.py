@@ -3,8 +3,9 @@ calls into it in plain Python values.
 
 A Store is single-threaded, so an instance serves one call at a time (core.pool hands it
 to one caller). Each call runs within the grants' time and fuel limits; a trap or timeout
-poisons the Store (``broken``), and core.traps says what it was. A component that may
-block inside a WASI call runs its calls on its own thread, so the caller can stop waiting.
+poisons the Store (``broken``), and core.traps says what it was. An instance whose guest
+can wait inside a WASI call with its grants (:func:`blocks_in_host`) runs its calls on its
+own thread, so the caller can stop waiting; any other runs them on the caller's thread.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import _thread
 import contextlib
 import itertools
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import wasmtime
 from wasmtime import Store
-from wasmtime.component import Func
+from wasmtime.component import Component, ExportIndex, Func
 
 from . import errors as E
 from . import memory, traps, typedcall
@@ -42,6 +44,40 @@ BLOCKED_GRACE_S = 0.1
 
 _generation_numbers = itertools.count(1)
 
+#: WASI imports through which a guest can wait inside the host whatever its grants:
+#: ``wasi:io/poll`` (sleeps, waits on any pollable: ``pollable.block`` is defined there),
+#: sockets and HTTP. Filesystem imports can wait (a FIFO, a slow disk) only on a descriptor,
+#: and a guest holds none without a granted directory.
+_BLOCKING_ALWAYS = ("wasi:io/poll", "wasi:sockets/", "wasi:http/")
+_BLOCKING_WITH_DIRS = ("wasi:filesystem/",)
+#: WASI imports that never wait in the host with Wasmbay's WASI context (core.sandbox):
+#: stdin is closed (a read returns end-of-stream at once), stdout/stderr are synchronous
+#: callbacks, clocks and randomness answer at once. Any WASI import not named here or
+#: above (a future interface) counts as blocking.
+_NEVER_BLOCKING = ("wasi:io/error", "wasi:io/streams", "wasi:cli/", "wasi:clocks/wall-clock",
+                   "wasi:clocks/monotonic-clock", "wasi:random/")
+
+
+def blocks_in_host(imports: Sequence[str], grants: Grants) -> bool:
+    """Whether a guest with these imports and grants can wait inside a WASI call.
+
+    Such a guest's calls run on its instance's sandbox thread, so the caller can stop
+    waiting at the time limit (the epoch deadline cannot reach a guest blocked in the
+    host); any other guest's calls run on the caller's thread, bounded by the deadline.
+    """
+    for name in imports:
+        if not name.startswith("wasi:"):
+            continue  # host-api: Wasmbay's own functions, which answer at once
+        if name.startswith(_BLOCKING_ALWAYS):
+            return True
+        if name.startswith(_BLOCKING_WITH_DIRS):
+            if grants.dirs:
+                return True
+            continue
+        if not name.startswith(_NEVER_BLOCKING):
+            return True
+    return False
+
 
 @dataclass(eq=False)
 class Generation:
@@ -53,6 +89,42 @@ class Generation:
     secret_lookup: SecretLookup | None
     number: int = field(default_factory=lambda: next(_generation_numbers))
     live: int = 0  # instances of this generation not yet retired
+    #: Whether its instances' calls go through a sandbox thread (:func:`blocks_in_host`).
+    blocking: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.blocking = blocks_in_host(self.loaded.info.imports, self.grants)
+
+
+@dataclass
+class _Exports:
+    """What every instance of one compiled component looks up the same way, found once:
+    the plugin-api functions' export indices and the shapes their types were checked as."""
+
+    indices: dict[str, ExportIndex]
+    shapes: dict[str, Any] | None = None  # filled by the first instance's bind
+
+
+#: Per compiled component (dropped with it): a new instance does no repeated lookups.
+_EXPORTS: weakref.WeakKeyDictionary[Component, _Exports] = weakref.WeakKeyDictionary()
+_EXPORTS_LOCK = threading.Lock()
+
+
+def _exports_of(loaded: LoadedComponent) -> _Exports:
+    component = loaded.component
+    found = _EXPORTS.get(component)
+    if found is not None:
+        return found
+    info = loaded.info
+    api = component.get_export_index(info.plugin_api_export)
+    indices: dict[str, ExportIndex] = {}
+    if api is not None:
+        for name in info.plugin_api_functions:
+            idx = component.get_export_index(name, api)
+            if idx is not None:
+                indices[name] = idx
+    with _EXPORTS_LOCK:
+        return _EXPORTS.setdefault(component, _Exports(indices))
 
 
 class _SandboxThread:
@@ -66,6 +138,7 @@ class _SandboxThread:
     """
 
     def __init__(self, name: str, ctx: HostContext) -> None:
+        self.name = name
         self._ready = _thread.allocate_lock()
         self._ready.acquire()
         self._done = _thread.allocate_lock()
@@ -73,9 +146,27 @@ class _SandboxThread:
         self._job: Callable[[], Any] | None = None
         self._outcome: tuple[bool, Any] = (False, None)
         self._stopping = False
+        self._started = False
         self._ctx = ctx
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        #: Held while the thread runs; released when it ends (:meth:`join`).
+        self._alive = _thread.allocate_lock()
+
+    def _start(self) -> None:
+        """Start the thread with its first job already waiting: the thread's start-up is
+        the hand-off (a bare ``_thread``: no start handshake as ``threading.Thread`` has)."""
+        self._started = True
+        self._alive.acquire()
+        try:
+            _thread.start_new_thread(self._main, ())
+        except BaseException:
+            self._alive.release()
+            raise
+
+    def _main(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._alive.release()
 
     def _run(self) -> None:
         enter(self._ctx)  # this thread serves this one instance: its host calls see it
@@ -96,6 +187,8 @@ class _SandboxThread:
     def call(self, fn: Callable[[], T], timeout: float) -> T:
         self._job = fn
         self._ready.release()
+        if not self._started:
+            self._start()
         if not self._done.acquire(True, timeout):
             raise TimeoutError
         ok, value = self._outcome
@@ -114,7 +207,8 @@ class _SandboxThread:
             self._ready.release()
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+        if self._started and self._alive.acquire(True, -1 if timeout is None else timeout):
+            self._alive.release()
 
 
 class PluginInstance:
@@ -153,23 +247,26 @@ class PluginInstance:
         self._fuel = grants.fuel
         self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
         self._thread = (_SandboxThread(f"wasmbay-{plugin_id}", self.ctx)
-                        if info.may_block else None)
+                        if gen.blocking else None)
         #: How long a caller waits for a call on the sandbox thread before giving up on it.
         self._wait_s = self._timeout + BLOCKED_GRACE_S + 2 * TICK_S
+        exports = _exports_of(gen.loaded)
         try:
             self.instance = self._run(self._instantiate, "instantiate")
         except BaseException:
             self.close()
             raise
-        api = self.instance.get_export_index(self.store, info.plugin_api_export)
         self.funcs: dict[str, Func] = {}
-        for name in info.plugin_api_functions:
-            idx = self.instance.get_export_index(self.store, name, api)
-            func = self.instance.get_func(self.store, idx) if idx is not None else None
+        get_func, store = self.instance.get_func, self.store
+        for name, idx in exports.indices.items():
+            func = get_func(store, idx)
             if func is not None:
                 self.funcs[name] = func
-        #: Callers that convert values with the contract's types known in advance.
-        self.typed = typedcall.bind(self.store, self.funcs, self.contract)
+        #: Callers that convert values with the contract's types known in advance (the
+        #: types read from the first instance of this component; the same for every one).
+        self.typed = typedcall.bind(store, self.funcs, self.contract, shapes=exports.shapes)
+        if exports.shapes is None:
+            exports.shapes = self.typed.shapes
         if self.typed.mismatched:  # Runtime.describe refuses these first; never serve one
             name = self.typed.mismatched[0]
             got = typedcall.func_shape(self.funcs[name], self.store)
@@ -254,9 +351,14 @@ class PluginInstance:
         else:
             err = self._generic("initialize", lambda: self.call("initialize", config))
         if err is not None:
-            raise E.InitializeError(f"initialize failed: {self._failure_text(err)}",
-                                    plugin_id=self.plugin_id,
-                                    hint="fix its configuration (wasmbay config) and reload")
+            text = self._failure_text(err)
+            key = self.ctx.missing_config(text)  # asked for in this or an earlier start
+            fix = E.Fix(E.CONFIGURE, key) if key is not None else None
+            error = E.InitializeError(
+                f"initialize failed: {text}", plugin_id=self.plugin_id,
+                hint=fix.cli_hint if fix else "fix its configuration (wasmbay config) and reload")
+            error.fix = fix
+            raise error
 
     def process(self, text: str, options: Sequence[tuple[str, str]],
                 request_id: str | None) -> ProcessResult:

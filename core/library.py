@@ -51,6 +51,9 @@ class VersionRecord:
     #: (:func:`file_identity`); while it is unchanged a load need not re-hash the file.
     #: None in records written before it was kept: the next load hashes and records it.
     file_identity: list[int] | None = None
+    #: Why the plugin asked for each requested capability (request text -> its reason,
+    #: plugin text), shown after install; empty in records written before it was kept.
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -161,7 +164,13 @@ _VERSION_FIELDS: dict[str, Any] = {
     "requested": lambda v: _str_list(v, "requested"),
     "size": lambda v: _num(v, "size", integer=True),
     "file_identity": lambda v: _identity(v),
+    "reasons": lambda v: _str_map(v, "reasons"),
 }
+
+
+def _str_map(value: object, what: str) -> None:
+    for k, v in _obj(value, what).items():
+        _str(v, f"{what} {k[:40]!r}")
 
 
 def _identity(value: object) -> None:
@@ -505,7 +514,9 @@ class Library:
 
 def new_version_record(version: str, sha256: str, name: str, description: str,
                        wit_version: int, requested: list[str], size: int,
-                       signed_by: str | None = None) -> VersionRecord:
+                       signed_by: str | None = None,
+                       reasons: dict[str, str] | None = None) -> VersionRecord:
     return VersionRecord(version=version, sha256=sha256, name=name, description=description,
                          wit_version=wit_version, installed_at=time.time(),
-                         requested=requested, size=size, signed_by=signed_by)
+                         requested=requested, size=size, signed_by=signed_by,
+                         reasons=dict(reasons or {}))

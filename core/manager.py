@@ -82,6 +82,13 @@ class PluginStatus:
     #: "optimized" (Cranelift) or "optimizing" (fast until the optimized compile is
     #: swapped in); "" when it is not running.
     tier: str = ""
+    #: What would repair a failure (core.errors.Fix; core.fixes), when the host knows.
+    fix: E.Fix | None = None
+    #: The failure without the CLI's hint, for front ends that word their own fix.
+    reason_detail: str = ""
+    #: The config keys the running stable version asked get-config for, and whether
+    #: it got a value (metadata declares none: this is what the host saw it read).
+    config_read: tuple[tuple[str, bool], ...] = ()
     #: The tiers whose compiled code of the stable version is cached.
     compiled_tiers: tuple[str, ...] = ()
 
@@ -91,6 +98,7 @@ class PluginStatus:
            compiled_tiers: tuple[str, ...] = ()) -> PluginStatus:
         ver = rec.versions[rec.stable]
         stable = run.stable if run else None
+        failure = run.failure if run and run.state == "failed" else None
         return cls(
             plugin_id=rec.plugin_id, name=ver.name, description=ver.description,
             stable=rec.stable, canary=rec.canary, canary_percent=rec.canary_percent,
@@ -101,7 +109,10 @@ class PluginStatus:
             secret_keys=tuple(rec.secret_keys), versions=tuple(rec.versions),
             metrics=run.metrics() if run else {}, auto_rollback=auto_rollback,
             publisher=ver.signed_by, resources=usage,
-            tier=stable.tier if stable is not None else "", compiled_tiers=compiled_tiers)
+            tier=stable.tier if stable is not None else "", compiled_tiers=compiled_tiers,
+            fix=failure.fix if failure else None,
+            reason_detail=failure.message if failure else "",
+            config_read=tuple(sorted(stable.config_asked.copy().items())) if stable else ())
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -109,6 +120,8 @@ class PluginStatus:
         d["secret_keys"] = list(self.secret_keys)
         d["versions"] = list(self.versions)
         d["compiled_tiers"] = list(self.compiled_tiers)
+        d["fix"] = self.fix.to_dict() if self.fix else None
+        d["config_read"] = [list(kv) for kv in self.config_read]
         return d
 
 
@@ -292,6 +305,16 @@ class PluginManager:
     def remove_config(self, plugin_id: str, key: str) -> None:
         self._settings.remove_config(plugin_id, key)
 
+    def missing_secrets(self, plugin_id: str) -> tuple[str, ...]:
+        """The plugin's secret keys the OS keyring no longer has, by a real lookup.
+
+        The record only names its secret keys; the keyring can lose one behind
+        Wasmbay's back (another tool, a reset keyring). Slow (D-Bus per key): call it
+        off any GUI thread. SecretStoreError when there is no usable keyring.
+        """
+        rec = self._records.require(plugin_id)
+        return tuple(k for k in rec.secret_keys if self.secrets.get(plugin_id, k) is None)
+
     # --- versions ---------------------------------------------------------------------
 
     def start_canary(self, plugin_id: str, path: Path | str | InstallPreview, percent: int, *,
@@ -351,14 +374,20 @@ class PluginManager:
         watcher.watch_file(path, lambda p: self.swap_from_file(plugin_id, p))
 
     def on_state_changed(self, plugin_id: str) -> None:
-        """Another process changed a plugin's state: pick it up (called by the watcher)."""
-        try:
-            fresh = self.library.read(plugin_id)
-        except LibraryEntryError as e:
-            if self.library.exists(plugin_id):
-                self._notify.host_log(plugin_id, LogLevel.ERROR, str(e))
-            return
-        self._versions.reload_changed(plugin_id, fresh)
+        """Another process changed a plugin's state: pick it up (called by the watcher).
+
+        The file is read under the plugin's change lock: read before it, a change of ours
+        that saves twice (a canary start) could be read half-way and adopted after the
+        second save, undoing it.
+        """
+        with self._versions.changing(plugin_id):
+            try:
+                fresh = self.library.read(plugin_id)
+            except LibraryEntryError as e:
+                if self.library.exists(plugin_id):
+                    self._notify.host_log(plugin_id, LogLevel.ERROR, str(e))
+                return
+            self._versions.reload_changed(plugin_id, fresh)
 
     # --- shutdown ---------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import Fix
 from .events import Event, EventBus, LogLevel, LogRecord
 
 
@@ -72,6 +73,8 @@ class PluginFailed(Event):
     reason: str
     kind: str = "error"
     version: str = ""
+    #: What would repair it (core.errors.Fix), when the host knows.
+    fix: Fix | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from . import errors as E
 from .component import ComponentHost, LoadedComponent
 from .contract import HealthReport, ProcessResult
-from .events import LogLevel, LogRecord
+from .events import LogLevel, LogRecord, caller_logs_failures
 from .grants import Grants
 from .hostapi import SecretLookup
 from .instance import Generation, PluginInstance
@@ -50,6 +50,9 @@ class Plugin:
         self._changing = threading.RLock()
         #: The fast component whose optimized compile is queued or running (core.tiering).
         self._optimizing: LoadedComponent | None = None
+        #: The config keys its instances asked for, and whether they got a value
+        #: (core.hostapi.HostContext.asked), kept across generations.
+        self.config_asked: dict[str, bool] = {}
         gen = Generation(loaded, grants, dict(config), secret_lookup)
         first = self._build(gen, version="")
         self.metadata = first.get_metadata()
@@ -98,6 +101,7 @@ class Plugin:
     def _build(self, gen: Generation, version: str | None = None) -> PluginInstance:
         inst = PluginInstance(self.runtime, self.plugin_id, gen,
                               self.version if version is None else version)
+        inst.ctx.asked = self.config_asked
         try:
             inst.initialize()
         except E.PluginCallError as e:  # a trap or timeout during initialize
@@ -201,6 +205,8 @@ class Plugin:
         inst.broken = True
         if metered:
             self.metrics.record(time.perf_counter() - start, outcome)
+        if caller_logs_failures.get():  # core.calls logs this request's failure: one line
+            return
         self._host_log(LogLevel.ERROR, f"{e.message}; a fresh instance will serve the next call",
                        e.trace.text() if e.trace else "")
 

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from .errors import WasmbayError
 from .metrics import MetricsSnapshot
 from .pool import Plugin
 from .rollout import Router
@@ -26,6 +27,7 @@ class RunningPlugin:
         self._canary: Plugin | None = None
         self._state = state  # ready | loading | failed | stopped
         self._reason = ""
+        self._failure: WasmbayError | None = None  # what it failed with (fix, message)
         self._last_metrics = 0.0
         #: Stable or canary for each call; it has its own lock.
         self.router = router or Router()
@@ -51,6 +53,12 @@ class RunningPlugin:
     def reason(self) -> str:
         with self._lock:
             return self._reason
+
+    @property
+    def failure(self) -> WasmbayError | None:
+        """The error it failed with (a core.errors.WasmbayError), or None."""
+        with self._lock:
+            return self._failure
 
     def versions(self) -> tuple[Plugin, ...]:
         """The running versions, stable first."""
@@ -109,9 +117,10 @@ class RunningPlugin:
         with self._lock:
             self._state = "ready"
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, error: WasmbayError | None = None) -> None:
+        """Failed for ``reason``; ``error`` is the WasmbayError itself (fix, message)."""
         with self._lock:
-            self._state, self._reason = "failed", reason
+            self._state, self._reason, self._failure = "failed", reason, error
 
     def close(self) -> None:
         for p in reversed(self.versions()):  # canary first

@@ -63,9 +63,10 @@ WASM_MAGIC = b"\x00asm"
 CORE_LAYER = b"\x01\x00\x00\x00"
 COMPONENT_LAYER = b"\x0d\x00\x01\x00"
 
-#: Import prefixes that can make a guest wait inside the host (sleep, streams, sockets,
-#: files that may be FIFOs). A component importing none of them cannot block outside
-#: wasm code, so the epoch deadline alone bounds its calls and they can run inline.
+#: Import prefixes that can make a guest wait inside the host with some grants (sleep,
+#: streams, sockets, files that may be FIFOs): ``ComponentInfo.may_block``. Whether an
+#: instance's calls need its sandbox thread depends on its grants too
+#: (core.instance.blocks_in_host); a component importing none of these never does.
 BLOCKING_IMPORTS = ("wasi:io/", "wasi:sockets/", "wasi:http/", "wasi:filesystem/",
                     "wasi:cli/stdin")
 
@@ -134,6 +135,9 @@ class Runtime:
         self._linkers = {(network, t): self._make_linker(network=network, tier=t)
                          for t in tiering.TIERS for network in (False, True)}
         self.optimizer = tiering.Optimizer(self._compile_optimized)
+        #: Optimized compiles asked for ahead of any plugin (:meth:`optimize_soon`).
+        self._speculative: dict[str, Callable[[], bool]] = {}
+        self._speculative_lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="wasmbay-epoch", daemon=True)
         self._ticker.start()
@@ -166,6 +170,8 @@ class Runtime:
         """Queue ``fast``'s optimized compile (core.tiering); False if not tiering up."""
         if not self.tiered or fast.tier != tiering.FAST:
             return False
+        with self._speculative_lock:  # a plugin wants it now, whatever happened to the ask
+            self._speculative.pop(fast.info.sha256, None)
         self.optimizer.submit(fast, done)
         return True
 
@@ -233,8 +239,23 @@ class Runtime:
                 wasm, sha, lambda c: self.describe(c, sha, size, pid, tier=tier), compiler)
         except wasmtime.WasmtimeError as e:
             raise compile_error(e, pid) from e
-        return LoadedComponent(component, info, path, tier=tier,
-                               wasm=wasm if tier == tiering.FAST and self.tiered else None)
+        loaded = LoadedComponent(component, info, path, tier=tier,
+                                 wasm=wasm if tier == tiering.FAST and self.tiered else None)
+        return loaded
+
+    def optimize_soon(self, fast: LoadedComponent,
+                      wanted: Callable[[], bool] | None = None) -> None:
+        """Start ``fast``'s optimized compile now, before any plugin runs it (a file that
+        passed every check of a preview or install), so optimized code serves sooner; a
+        plugin asking for it later joins this compile or finds its code cached. Skipped
+        when it starts if ``wanted`` says no (the operation was cancelled meanwhile) and
+        no plugin has asked for it since.
+        """
+        if not self.tiered or fast.tier != tiering.FAST or fast.wasm is None:
+            return
+        with self._speculative_lock:
+            self._speculative[fast.info.sha256] = wanted or (lambda: True)
+        self.optimizer.submit(fast, _speculative_done)
 
     def first_tier(self, sha256: str) -> str:
         """The tier a component is compiled for when none is asked for."""
@@ -246,6 +267,23 @@ class Runtime:
     def _compile_optimized(self, fast: LoadedComponent) -> LoadedComponent:
         """The optimizer's job: ``fast``'s component compiled (or loaded) as optimized code."""
         info = fast.info
+        with self._speculative_lock:
+            wanted = self._speculative.pop(info.sha256, None)
+        if wanted is not None and not wanted():
+            raise E.CancelledError("no longer wanted: its preview or install was cancelled",
+                                   hint="nothing was compiled")
+        def check(c: Component) -> ComponentInfo:
+            return self.describe(c, info.sha256, info.size, None, tier=tiering.OPTIMIZED)
+
+        optimizer_compiler = tiering.COMPILER[tiering.OPTIMIZED]
+        try:  # compiled already (an earlier, speculative compile of the same bytes)
+            hit = self.cache.get_cached(info.sha256, check, optimizer_compiler)
+        except wasmtime.WasmtimeError as e:
+            raise compile_error(e, None) from e
+        if hit is not None:
+            fast.wasm = None
+            return LoadedComponent(hit[0], hit[1], fast.path, fast.label,
+                                   tier=tiering.OPTIMIZED)
         wasm = fast.wasm
         if wasm is None:  # fast code loaded from the cache: read the bytes now
             if fast.path is None:
@@ -256,11 +294,7 @@ class Runtime:
             raise E.IntegrityError("component file changed since its fast code was compiled",
                                    hint="reinstall the plugin from a trusted source")
         try:
-            component, checked = self.cache.get(
-                wasm, info.sha256,
-                lambda c: self.describe(c, info.sha256, info.size, None,
-                                        tier=tiering.OPTIMIZED),
-                tiering.COMPILER[tiering.OPTIMIZED])
+            component, checked = self.cache.get(wasm, info.sha256, check, optimizer_compiler)
         except wasmtime.WasmtimeError as e:
             raise compile_error(e, None) from e
         fast.wasm = None  # the optimized code is cached: nothing needs the bytes now
@@ -419,6 +453,10 @@ class Runtime:
         pid = plugin_id or (loaded.path.stem if loaded.path else loaded.info.sha256[:12])
         return Plugin(self, pid, loaded, grants=grants or Grants(), config=config or {},
                       secret_lookup=secret_lookup, max_instances=max_instances, label=label)
+
+
+def _speculative_done(optimized: LoadedComponent | None, error: Any) -> None:
+    """A compile started before any plugin asked for it: its code is in the cache."""
 
 
 def check_header(wasm: bytes, plugin_id: str | None = None) -> None:

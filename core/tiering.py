@@ -37,6 +37,8 @@ COMPILER = {FAST: "winch", OPTIMIZED: "cranelift"}
 #: The background compile's nice value: a busy caller at 0 gets ~90% of a core against
 #: it, yet it keeps going under load (at 19 it would get ~1.5% and take minutes).
 BACKGROUND_NICE = 10
+#: Overrides :data:`BACKGROUND_NICE` (0-19; 0: compete with calls as an equal).
+NICE_ENV = "WASMBAY_OPTIMIZE_NICE"
 #: The pause between two background compiles, so queued work never hogs the machine.
 YIELD_S = 0.05
 
@@ -61,8 +63,12 @@ def _lower_priority() -> None:
     On Linux the nice value belongs to the thread, and threads it creates (wasmtime's
     parallel compile workers, made on first use) inherit it. Elsewhere this is a no-op.
     """
+    nice = BACKGROUND_NICE
+    raw = os.environ.get(NICE_ENV, "").strip()
+    if raw.lstrip("-").isdigit():  # only ever lowered: an unprivileged thread cannot raise it
+        nice = max(0, min(19, int(raw)))
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
     except (AttributeError, OSError) as e:  # pragma: no cover - non-Linux
         _log.debug("background compiles keep normal priority: %s", e)
 
@@ -102,8 +108,8 @@ class Optimizer:
 
     def pending(self) -> int:
         """Components queued or being compiled."""
-        with self._cond:
-            return len(self._queue) + (self._busy is not None)
+        with self._cond:  # a request for the one compiling joins it: counted once
+            return len(self._queue) + (self._busy is not None and self._busy not in self._queue)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or compiling (tests, benchmarks, ``close``)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import struct
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -76,6 +77,13 @@ _PAIR = struct.Struct("<B7xQQQB7xQQQ")  # two vals (a tuple<string, string>'s fi
 _ENTRY = struct.Struct("<QQB7xQQQ")  # a record entry: name size/ptr, then its val
 string_at = ctypes.string_at
 _string_at = string_at
+#: The process's address space as one buffer, so the lifts read wasmtime's result values
+#: where they lie (``unpack_from`` at an address, a slice for text) instead of copying
+#: each one out through a ctypes call: a result of a few strings needs ~20 such reads.
+#: Only addresses handed back by wasmtime's C API are read, exactly as with string_at.
+MEM = memoryview((ctypes.c_char * sys.maxsize).from_address(0)).cast("B")
+_MEM = MEM
+_unpack_val = VAL.unpack_from
 
 
 class ShapeError(Exception):
@@ -195,11 +203,16 @@ class ContractTypes(Protocol):
 # --- reading vals (the primitives the version modules lift with) ---------------------------
 
 
+def read_val(ptr: int) -> Val:
+    """The val at ``ptr`` as (kind, word8, word16, word24), read in place."""
+    return _unpack_val(_MEM, ptr)  # type: ignore[return-value]
+
+
 def read_text(kind: int, size: int, ptr: int) -> str:
     """A string (or enum case name) val's text."""
     if kind != STRING and kind != ENUM:
         raise ShapeError(f"expected a string, got value kind {kind}")
-    return _string_at(ptr, size).decode() if size else ""
+    return _MEM[ptr:ptr + size].tobytes().decode() if size else ""
 
 
 def read_opt_text(kind: int, ptr: int) -> str | None:
@@ -208,7 +221,7 @@ def read_opt_text(kind: int, ptr: int) -> str | None:
         raise ShapeError(f"expected an option, got value kind {kind}")
     if not ptr:
         return None
-    k, size, data, _ = _VAL.unpack(_string_at(ptr, VAL_SIZE))
+    k, size, data, _ = _unpack_val(_MEM, ptr)
     return read_text(k, size, data)
 
 
@@ -216,7 +229,7 @@ def read_entries(kind: int, size: int, ptr: int, n: int) -> list[Val]:
     """The vals of a record's ``n`` fields as (kind, word8, word16, word24)."""
     if kind != RECORD or size != n:
         raise ShapeError(f"expected a record of {n} fields, got kind {kind} with {size}")
-    return [e[2:] for e in _ENTRY.iter_unpack(_string_at(ptr, ENTRY_SIZE * n))]
+    return [e[2:] for e in _ENTRY.iter_unpack(_MEM[ptr:ptr + ENTRY_SIZE * n])]
 
 
 def read_pairs(kind: int, size: int, ptr: int) -> tuple[tuple[str, str], ...]:
@@ -226,23 +239,26 @@ def read_pairs(kind: int, size: int, ptr: int) -> tuple[tuple[str, str], ...]:
     if not size:
         return ()
     out = []
-    for k, n, data, _ in _VAL.iter_unpack(_string_at(ptr, VAL_SIZE * size)):
+    mem, unpack_pair = _MEM, _PAIR.unpack_from
+    for k, n, data, _ in _VAL.iter_unpack(mem[ptr:ptr + VAL_SIZE * size]):
         if k != TUPLE or n != 2:
             raise ShapeError("expected a tuple of two strings")
-        k1, s1, p1, _, k2, s2, p2, _ = _PAIR.unpack(_string_at(data, 2 * VAL_SIZE))
-        out.append((read_text(k1, s1, p1), read_text(k2, s2, p2)))
+        k1, s1, p1, _, k2, s2, p2, _ = unpack_pair(mem, data)
+        if (k1 != STRING and k1 != ENUM) or (k2 != STRING and k2 != ENUM):
+            raise ShapeError(f"expected a string, got value kind {k1}/{k2}")
+        out.append((mem[p1:p1 + s1].tobytes().decode(), mem[p2:p2 + s2].tobytes().decode()))
     return tuple(out)
 
 
 def read_variant_text(ptr: int) -> tuple[str, str | None]:
     """(case name, payload text or None) of the variant val at ``ptr``."""
-    kind, nsize, nptr, payload = _VAL.unpack(_string_at(ptr, VAL_SIZE))
+    kind, nsize, nptr, payload = _unpack_val(_MEM, ptr)
     if kind != VARIANT:
         raise ShapeError(f"expected a variant, got value kind {kind}")
-    tag = _string_at(nptr, nsize).decode()
+    tag = _MEM[nptr:nptr + nsize].tobytes().decode()
     if not payload:
         return tag, None
-    k, size, data, _ = _VAL.unpack(_string_at(payload, VAL_SIZE))
+    k, size, data, _ = _unpack_val(_MEM, payload)
     return tag, read_text(k, size, data)
 
 
@@ -331,7 +347,7 @@ class _Caller:
         if err:
             wi.raise_error(err)
         try:
-            return lift(_VAL.unpack(_string_at(res, VAL_SIZE)))
+            return lift(_unpack_val(_MEM, res))
         except ShapeError as e:
             raise E.PluginTrapError(f"{self.name} returned a value outside the contract: {e}",
                                     hint=f"rebuild the plugin against wit/v{self._major}",
@@ -353,26 +369,36 @@ class ContractCallers:
     health: Callable[[], HealthReport] | None = None
     #: Functions the instance exports with a type other than the contract's.
     mismatched: tuple[str, ...] = ()
+    #: The shapes read from the functions' types (pass them to the next :func:`bind` of
+    #: an instance of the same component: its types are the same).
+    shapes: dict[str, Shape] | None = None
 
 
-def bind(store: Store, funcs: Mapping[str, Func], contract: ContractTypes) -> ContractCallers:
+def bind(store: Store, funcs: Mapping[str, Func], contract: ContractTypes, *,
+         shapes: Mapping[str, Shape] | None = None) -> ContractCallers:
     """Check each function's type once and build a typed caller for those that match.
 
     The shapes and lifts are ``contract``'s (its version module's); what is lowered and
-    called is the same for every version.
+    called is the same for every version. ``shapes``: the functions' shapes as read for
+    another instance of the same component (reading types from C is most of a bind).
     """
     out = ContractCallers(contract.major)
     expected = contract.exports
     mismatched = []
+    seen: dict[str, Shape] = {}
     for name, func in funcs.items():
         want = expected.get(name)
         if want is None:
             continue
-        try:
-            got = func_shape(func, store)
-        except (WasmtimeError, NotImplementedError, ValueError) as e:  # pragma: no cover
-            _log.debug("cannot read the type of %s: %s", name, e)
-            got = None
+        if shapes is not None and name in shapes:
+            got = shapes[name]
+        else:
+            try:
+                got = func_shape(func, store)
+            except (WasmtimeError, NotImplementedError, ValueError) as e:  # pragma: no cover
+                _log.debug("cannot read the type of %s: %s", name, e)
+                got = None
+        seen[name] = got
         if got != want:
             mismatched.append(name)
             continue
@@ -388,6 +414,7 @@ def bind(store: Store, funcs: Mapping[str, Func], contract: ContractTypes) -> Co
         elif name == "health" and contract.lift_health is not None:
             out.health = _make_nullary(caller, contract.lift_health)
     out.mismatched = tuple(mismatched)
+    out.shapes = seen
     return out
 
 
@@ -523,10 +550,10 @@ def _make_host_callback(name: str, fn: HostFunction) -> Any:
             if nresults != want_results:
                 return wi.error_pointer(f"host function {name}: unexpected result count")
             if nargs == 2:
-                k1, s1, p1, k2, s2, p2 = _TWO_ARGS.unpack(_string_at(args, 2 * VAL_SIZE))
+                k1, s1, p1, k2, s2, p2 = _TWO_ARGS.unpack_from(_MEM, args)
                 value = impl(None, read_text(k1, s1, p1), read_text(k2, s2, p2))
             elif nargs == 1:
-                k1, s1, p1, _ = _VAL.unpack(_string_at(args, VAL_SIZE))
+                k1, s1, p1, _ = _unpack_val(_MEM, args)
                 value = impl(None, read_text(k1, s1, p1))
             else:
                 return wi.error_pointer(f"host function {name}: unexpected argument count")

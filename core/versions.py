@@ -20,6 +20,7 @@ from pathlib import Path
 from . import errors as E
 from .component import LoadedComponent
 from .events import LogLevel
+from .fixes import failure_fix
 from .grants import Grants
 from .library import PluginRecord, file_identity, slug
 from .manager_events import (
@@ -209,8 +210,14 @@ class Versions:
                 if serving is not None:
                     notify.emit(PluginReady(pid, serving.version, serving.wit_version))
                 return
-            run.fail(str(e))
-            notify.emit(PluginFailed(pid, str(e), kind=e.kind, version=rec.stable))
+            fix = failure_fix(e, rec.grants, rec.versions[rec.stable].requested,
+                              rec.secret_keys)
+            if fix is not None and fix != e.fix:  # the CLI's hint says the fix found here
+                e.hint = fix.cli_hint
+                e.args = (e._render(),)
+            e.fix = fix
+            run.fail(str(e), e)
+            notify.emit(PluginFailed(pid, str(e), kind=e.kind, version=rec.stable, fix=e.fix))
             notify.host_log(pid, LogLevel.ERROR, f"failed to load: {e}")
 
     def load_all(self, max_workers: int = 4) -> None:

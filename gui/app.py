@@ -31,6 +31,9 @@ def run_gui(qt_args: Sequence[str] | None = None) -> int:
 
     engine = Engine(serve=True)  # the engine API, as `wasmbay serve`, while open
     window = MainWindow(engine)
+    size = _window_size(os.environ.get("WASMBAY_WINDOW_SIZE", ""))
+    if size is not None:  # e.g. 1024x700: screenshots, trying a small screen
+        window.resize(*size)
     window.show()
     engine.start()
 
@@ -43,6 +46,14 @@ def run_gui(qt_args: Sequence[str] | None = None) -> int:
     engine.shutdown()
     tick.stop()
     return int(code)
+
+
+def _window_size(text: str) -> tuple[int, int] | None:
+    """``WIDTHxHEIGHT`` (``WASMBAY_WINDOW_SIZE``) as a size, or None."""
+    width, sep, height = text.lower().partition("x")
+    if sep and width.strip().isdigit() and height.strip().isdigit():
+        return max(320, int(width)), max(240, int(height))
+    return None
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QUrl, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
     QDragEnterEvent,
+    QDragLeaveEvent,
     QDropEvent,
     QKeySequence,
 )
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QTabWidget,
     QToolBar,
@@ -39,21 +40,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wasmbay.core.errors import Fix
 from wasmbay.core.events import Event, LogLevel, LogRecord
-from wasmbay.core.manager_events import CanaryRolledBack, PluginFailed, PluginLoading
+from wasmbay.core.manager_events import CanaryRolledBack, PluginFailed, Progress
 from wasmbay.core.paths import AppDirs
+from wasmbay.core.progress import CancelToken
 from wasmbay.core.untrusted import escape, shown
 
-from . import dialogs
+from . import dialogs, fixes
 from .backend import Backend
+from .columns import ColumnFitter
 from .engine import Engine, Pending
 from .logmodel import LogModel
+from .menus import Menus
+from .navigation import Navigator, let_tab_leave_text_boxes
 from .pluginmodel import Column, IdRole, PluginFilterProxy, PluginTableModel, StateDelegate
-from .resources import app_icon
-from .snapshots import DISABLED, FAILED, LOADING, Failure, InstallOffer, PluginSnapshot
+from .resources import app_icon, apply_action_icons, hold_splitter
+from .rollouts import Rollouts, UndoButton
+from .snapshots import DISABLED, FAILED, Failure, InstallOffer, PluginSnapshot
 from .widgets.config import ConfigPane
 from .widgets.consent import ConsentDialog
+from .widgets.details import DetailsPane
+from .widgets.emptystate import DropHighlight, EmptyState
+from .widgets.folder import open_folder
 from .widgets.logs import LogsPane
+from .widgets.operations import OperationsIndicator
 from .widgets.permissions import PermissionsPane
 from .widgets.tryit import TryItPane
 from .widgets.versions import VersionsPane
@@ -101,6 +112,7 @@ class MainWindow(QMainWindow):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table (navigation.py)
         header = self.table.horizontalHeader()
         header.setDefaultSectionSize(84)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -108,6 +120,7 @@ class MainWindow(QMainWindow):
         header.resizeSection(Column.STATE, 150)
         header.setStretchLastSection(True)
         self.table.setItemDelegateForColumn(Column.STATE, StateDelegate(self.table))
+        self.column_fitter = ColumnFitter(self.table)  # columns by priority, ID hidden
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.doubleClicked.connect(lambda _: self.tabs.setCurrentWidget(self.tryit))
@@ -126,13 +139,20 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.config, "Configuration")
         self.tabs.addTab(self.versions, "Versions")
         self.tabs.addTab(self.tryit, "Try it")
+        self.details = DetailsPane()  # what it is, asks for, reads; its failure's fix
+        self.tabs.addTab(self.details, "Details")
         self.logs = LogsPane(self.log_model)
 
         left = QWidget()
         left_lay = QVBoxLayout(left)
         left_lay.setContentsMargins(0, 0, 0, 0)
         left_lay.addWidget(self.search)
-        left_lay.addWidget(self.table, 1)
+        self.empty = EmptyState()
+        self.plugins_area = QStackedWidget()  # the table, or the hint while there is none
+        self.plugins_area.setObjectName("pluginsArea")
+        self.plugins_area.addWidget(self.table)
+        self.plugins_area.addWidget(self.empty)
+        left_lay.addWidget(self.plugins_area, 1)
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(left)
         top.addWidget(self.tabs)
@@ -144,14 +164,31 @@ class MainWindow(QMainWindow):
         main.addWidget(self.logs)
         main.setStretchFactor(0, 3)
         main.setStretchFactor(1, 2)
+        hold_splitter(top, 300)  # panes' content never moves the handles
+        hold_splitter(main, 120)
         self.setCentralWidget(main)
         self.status = QLabel("Starting the plugin engine…")
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.statusBar().addWidget(self.status, 1)
+        self.undo = UndoButton()
+        self.statusBar().addWidget(self.undo)
+        self.operations = OperationsIndicator()
+        self.statusBar().addPermanentWidget(self.operations)
+        self.drop_highlight = DropHighlight(self)
+        self.rollouts = Rollouts(engine, self.say, self.undo, self.model.snapshot, self)
 
+        self.navigator = Navigator(
+            self, self.tabs, lambda: (self.search, self.plugins_area, self.tabs.tabBar(),
+                                      self.tabs.currentWidget(), self.logs, self.statusBar()),
+            logs=lambda: getattr(self.logs, "view", self.logs), plugins=self._focus_target,
+            say=self.say)
         self._make_actions()
+        self.menus = Menus(self)
+        apply_action_icons(self)
         self._connect()
         self._update_actions()
+        let_tab_leave_text_boxes(self.tabs)
+        self.navigator.refresh()
 
     # --- actions ------------------------------------------------------------------------
 
@@ -190,8 +227,10 @@ class MainWindow(QMainWindow):
         if index.isValid():
             self.table.selectRow(index.row())
         menu = QMenu(self)
+        menu.setToolTipsVisible(True)  # a disabled entry says why (menus.py)
         for a in (self.act_install, None, self.act_toggle, self.act_reload, self.act_folder,
-                  self.act_canary, None, self.act_uninstall):
+                  self.act_canary, self.menus.promote, self.menus.rollback, None,
+                  self.act_uninstall):
             if a is None:
                 menu.addSeparator()
             else:
@@ -213,11 +252,14 @@ class MainWindow(QMainWindow):
         self.versions.canaryRequested.connect(self.canary_file)
         self._forward(self.versions.percentRequested, lambda b: b.set_canary_percent,
                       announce=False)
-        self._forward(self.versions.promoteRequested, lambda b: b.promote)
-        self._forward(self.versions.rollbackRequested, lambda b: b.rollback)
+        self.versions.promoteRequested.connect(self.rollouts.promote)  # with Undo
+        self.versions.rollbackRequested.connect(self.rollouts.rollback)
         self._forward(self.versions.thresholdRequested, lambda b: b.set_rollback_threshold,
                       announce=False)
         self.tryit.callRequested.connect(e.call)
+        self.details.fixRequested.connect(self.apply_fix)
+        self.empty.installRequested.connect(self.install_dialog)
+        self.empty.samplesRequested.connect(self.install_samples)
 
     def _forward(self, signal: Any, verb: Callable[[Backend], Callable[..., object]], *,
                  announce: bool = True, warn: bool = False) -> None:
@@ -269,19 +311,34 @@ class MainWindow(QMainWindow):
         self.logs.show_plugin(self._selected)
 
     def _show_selected(self) -> None:
+        """Every pane shows the selected plugin's newest snapshot (or none).
+
+        Runs on each snapshot, so a change from the CLI or another window shows in every
+        pane; tabs added elsewhere with a ``set_snapshot`` are included, each once.
+        """
         snap = self.selected
-        for pane in (self.permissions, self.config, self.versions, self.tryit):
-            pane.set_snapshot(snap)
+        panes = [self.permissions, self.config, self.versions, self.tryit,
+                 *(self.tabs.widget(i) for i in range(self.tabs.count()))]
+        for pane in dict.fromkeys(panes):
+            set_snapshot = getattr(pane, "set_snapshot", None)
+            if callable(set_snapshot):
+                set_snapshot(snap)
         self._update_actions()
 
+    def apply_fix(self, plugin_id: str, fix: Fix) -> None:
+        """A fix button: the plugin selected, then the pane that repairs it (gui.fixes)."""
+        if plugin_id != self._selected:
+            self.select(plugin_id)
+        fixes.apply_fix(self, fix)
+
     def _update_actions(self) -> None:
-        snap = self.selected
-        has = snap is not None
-        for a in (self.act_uninstall, self.act_toggle, self.act_reload, self.act_folder,
-                  self.act_canary):
-            a.setEnabled(has)
-        self.act_toggle.setText("Enable" if snap and snap.state == DISABLED else "Disable")
-        self.act_folder.setEnabled(bool(snap and snap.data_dir))
+        """Which actions apply to the selection, and why not: menus.plugin_action_states."""
+        self.menus.update(self.selected)
+
+    def _focus_target(self) -> QWidget:
+        """The plugin list, or the empty state's first button while there is none."""
+        return self.table if self.plugins_area.currentWidget() is self.table else (
+            self.empty.install)
 
     # --- engine answers -----------------------------------------------------------------
 
@@ -300,31 +357,51 @@ class MainWindow(QMainWindow):
         if self._selected is None and self.model.rowCount() and not self._pending_select:
             self.table.selectRow(0)
         self._show_selected()
+        self.undo.check(self.model.snapshot)  # another window or the CLI moved on
+        self._show_empty_state(self.model.rowCount() == 0)
         if self._first_snapshots:
             self._first_snapshots = False
             if not snapshots:
                 self.maybe_offer_samples()
 
+    def _show_empty_state(self, empty: bool) -> None:
+        focus = self.focusWidget()
+        had_focus = focus is not None and self.plugins_area.isAncestorOf(focus)
+        self.plugins_area.setCurrentWidget(self.empty if empty else self.table)
+        if had_focus:
+            self._focus_target().setFocus(Qt.FocusReason.OtherFocusReason)
+
     def on_event(self, event: Event) -> None:
         """Apply a manager event at once, before the next full snapshot arrives."""
+        if isinstance(event, Progress):
+            self.operations.on_progress(event)
+        changed = self.model.apply_event(event)  # rows, stages, progress, ready
+        if changed and self.plugins_area.currentWidget() is self.empty:
+            self._show_empty_state(self.model.rowCount() == 0)  # a row came mid-install
         snap = self.model.snapshot(event.plugin_id)
         if snap is not None:
             match event:
-                case PluginLoading():
-                    self.model.upsert(replace(snap, state=LOADING, progress=event.progress))
                 case PluginFailed():
-                    self.model.upsert(replace(snap, state=FAILED, reason=event.reason))
+                    self.model.upsert(replace(snap, state=FAILED, reason=event.reason,
+                                              fix=event.fix))
                 case CanaryRolledBack():
                     self.model.upsert(replace(snap, last_rollback=event.reason,
-                                              last_rollback_automatic=event.automatic))
+                                              last_rollback_automatic=event.automatic,
+                                              last_rollback_version=event.version))
         if isinstance(event, CanaryRolledBack) and event.automatic:
             self.say(f"{event.plugin_id}: the canary was rolled back automatically: "
                      f"{event.reason}")
-        if snap is not None and event.plugin_id == self._selected:
+        if (snap is not None or changed) and event.plugin_id == self._selected:
             self._show_selected()
 
     def on_failed(self, failure: Failure) -> None:
-        """Every failure goes to the status line and the log; :meth:`warn` adds a box."""
+        """Every failure goes to the status line and the log; :meth:`warn` adds a box.
+
+        A cancel is not a failure: the operation's own handler says what was cancelled.
+        """
+        if failure.cancelled:
+            _log.info("%s cancelled", failure.command)
+            return
         self.last_failure = failure
         text = failure.message
         self.say(f"{failure.command.replace('_', ' ')} failed: {text}")
@@ -336,6 +413,8 @@ class MainWindow(QMainWindow):
 
     def warn(self, failure: Failure) -> None:
         """A box for failures the user must not miss (installs, canaries, start-up)."""
+        if failure.cancelled:  # the user asked for it: no box
+            return
         box = QMessageBox(QMessageBox.Icon.Warning, "Wasmbay", shown(failure.message, 16 * 1024),
                           QMessageBox.StandardButton.Ok, self)
         box.setTextFormat(Qt.TextFormat.PlainText)
@@ -349,9 +428,15 @@ class MainWindow(QMainWindow):
             self.install_file(path)
 
     def install_file(self, path: str) -> None:
-        """Ask the engine what the file is; the consent dialog follows."""
-        self.say(f"Reading {Path(path).name}…")
-        self.engine.run(lambda b: b.preview, path).then(self.show_consent, self.warn)
+        """Ask the engine what the file is; the consent dialog follows. Cancellable."""
+        name = Path(path).name
+        self.undo.withdraw()
+        self.say(f"Reading {name}…")
+        pending = self.engine.run(lambda b: b.preview, path, None, CancelToken())
+        self.operations.track(pending, f"Reading {name}", subjects=(path, str(Path(path))),
+                              on_done=self.show_consent, on_failed=self.warn,
+                              on_cancelled=lambda _: self.say(f"Cancelled: {name} was not "
+                                                              "installed."))
 
     def show_consent(self, offer: InstallOffer,
                      canary_percent: int | None = None) -> ConsentDialog:
@@ -364,6 +449,11 @@ class MainWindow(QMainWindow):
             dialog.accepted.connect(lambda: self._consented(dialog))
         else:
             dialog.accepted.connect(lambda: self._canary_consented(dialog, canary_percent))
+        what = f"{offer.name or offer.plugin_id} {offer.version}"
+        self.say(f"Waiting for your answer about {what}…")
+        dialog.rejected.connect(lambda: self.say(f"Not installed: {what}."
+                                                 if canary_percent is None
+                                                 else f"No canary started: {what}."))
         dialog.finished.connect(lambda _: setattr(self, "consent", None))
         self.consent = dialog
         dialog.open()
@@ -373,9 +463,15 @@ class MainWindow(QMainWindow):
     def _consented(self, dialog: ConsentDialog) -> None:
         offer = dialog.preview
         self.say(f"Installing {offer.name}…")
-        self.engine.run(lambda b: b.install, offer, dialog.granted(),
-                        dialog.accepts_publisher_change(),
-                        dialog.allows_downgrade()).then(self._installed, self.warn)
+        pending = self.engine.run(lambda b: b.install, offer, dialog.granted(),
+                                  dialog.accepts_publisher_change(),
+                                  dialog.allows_downgrade(), CancelToken())
+        self.operations.track(
+            pending, f"Installing {offer.name or offer.plugin_id}",
+            subjects=(offer.plugin_id, offer.path), on_done=self._installed,
+            on_failed=self.warn, drop_late_result=False,
+            on_cancelled=lambda _: self.say(f"Cancelled: {offer.name or offer.plugin_id} "
+                                            "was not installed."))
 
     def _installed(self, plugin_id: str) -> None:
         self.say(f"Installed {plugin_id}.")
@@ -384,26 +480,42 @@ class MainWindow(QMainWindow):
 
     def canary_file(self, plugin_id: str, path: str, percent: int) -> None:
         """Read ``path`` as a new version of ``plugin_id``; the consent dialog follows."""
-        self.say(f"Reading {Path(path).name}…")
-        self.engine.run(lambda b: b.preview, path, plugin_id).then(
-            lambda offer: self.show_consent(offer, percent), self.warn)
+        name = Path(path).name
+        self.undo.withdraw()
+        self.say(f"Reading {name}…")
+        pending = self.engine.run(lambda b: b.preview, path, plugin_id, CancelToken())
+        self.operations.track(
+            pending, f"Reading {name}", subjects=(path, str(Path(path))),
+            on_done=lambda offer: self.show_consent(offer, percent), on_failed=self.warn,
+            on_cancelled=lambda _: self.say(f"Cancelled: no canary started from {name}."))
 
     def _canary_consented(self, dialog: ConsentDialog, percent: int) -> None:
         offer = dialog.preview
         self.say(f"Starting {offer.name} {offer.version} as a canary…")
-        self.engine.run(lambda b: b.start_canary, offer, dialog.granted(), percent,
-                        dialog.accepts_publisher_change(), dialog.allows_downgrade()).then(
-            lambda version: self.say(f"{offer.plugin_id}: canary {version} gets {percent}% "
-                                     "of calls."), self.warn)
+        pending = self.engine.run(lambda b: b.start_canary, offer, dialog.granted(), percent,
+                                  dialog.accepts_publisher_change(), dialog.allows_downgrade())
+        self.operations.track(
+            pending, f"Starting canary {offer.version}", subjects=(offer.plugin_id,),
+            cannot_cancel="A canary start cannot be cancelled: the engine cannot stop it "
+            "part-way yet. Roll it back once it runs.",
+            on_done=lambda version: self.say(f"{offer.plugin_id}: canary {version} gets "
+                                             f"{percent}% of calls."), on_failed=self.warn)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
         if urls and any(dialogs.is_plugin_file(u.toLocalFile()) for u in urls):
             event.acceptProposedAction()
+            central = self.centralWidget()
+            self.drop_highlight.show_over(central.geometry() if central else self.rect())
         else:
             event.ignore()
 
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self.drop_highlight.hide()
+        super().dragLeaveEvent(event)
+
     def dropEvent(self, event: QDropEvent) -> None:
+        self.drop_highlight.hide()
         paths = [u.toLocalFile() for u in event.mimeData().urls()]
         plugins = [p for p in paths if dialogs.is_plugin_file(p)]
         for path in plugins:
@@ -456,8 +568,15 @@ class MainWindow(QMainWindow):
         box.open()
 
     def install_samples(self) -> None:
+        """Install the bundled samples (File menu, empty state, first start). Cancellable
+        between samples and stages; the samples installed before a cancel stay."""
         self.say("Compiling the sample plugins…")
-        self.engine.run(lambda b: b.install_samples).then(self._samples_installed, self.warn)
+        pending = self.engine.run(lambda b: b.install_samples, cancel=CancelToken())
+        self.operations.track(
+            pending, "Installing the sample plugins", on_done=self._samples_installed,
+            on_failed=self.warn, drop_late_result=False,
+            on_cancelled=lambda _: self.say("Cancelled the sample install; the samples "
+                                            "already installed stay."))
 
     def _samples_installed(self, plugin_ids: list[str]) -> None:
         self.say(f"Installed the sample plugins: {', '.join(plugin_ids) or 'nothing'}.")
@@ -485,10 +604,24 @@ class MainWindow(QMainWindow):
             self._announce(self.engine.run(lambda b: b.reload, snap.plugin_id))
 
     def open_data_folder(self) -> None:
+        """Open the plugin's folder; where the desktop cannot, say where it is."""
         snap = self.selected
         if snap is not None and snap.data_dir:
-            Path(snap.data_dir).mkdir(parents=True, exist_ok=True)
-            QDesktopServices.openUrl(QUrl.fromLocalFile(snap.data_dir))
+            open_folder(self, snap.data_dir, f"{snap.name or snap.plugin_id}'s data folder")
+
+    def promote_selected(self) -> None:
+        if self.selected is not None:
+            self.rollouts.promote(self.selected.plugin_id)
+
+    def rollback_selected(self) -> None:
+        if self.selected is not None:
+            self.rollouts.rollback(self.selected.plugin_id)
+
+    # --- keyboard -----------------------------------------------------------------------
+
+    def focusNextPrevChild(self, next: bool) -> bool:
+        """Tab walks regions (navigation.Navigator), not only Qt's creation order."""
+        return self.navigator.move(next) or super().focusNextPrevChild(next)
 
     # --- closing ------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ inserted row), so the view keeps its selection and scroll position while metrics
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from enum import IntEnum
 from typing import Any
 
@@ -17,8 +19,9 @@ from PySide6.QtCore import (
     QRect,
     QSortFilterProxyModel,
     Qt,
+    QTimer,
 )
-from PySide6.QtGui import QBrush, QColor, QPainter
+from PySide6.QtGui import QBrush, QColor, QPainter, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QStyle,
@@ -27,9 +30,22 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
+from wasmbay.core.events import Event
+from wasmbay.core.manager_events import (
+    CHECKING,
+    COMPILING_FAST,
+    OPTIMIZED,
+    OPTIMIZING,
+    READING,
+    PluginLoading,
+    PluginReady,
+    Progress,
+)
+from wasmbay.core.manager_events import READY as READY_STAGE
 from wasmbay.core.untrusted import escape, for_html
 
-from .snapshots import DISABLED, FAILED, LOADING, READY, PluginSnapshot
+from .resources import state_icon
+from .snapshots import DISABLED, FAILED, LOADING, READY, PluginRow, PluginSnapshot
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -38,6 +54,8 @@ IdRole = Qt.ItemDataRole.UserRole + 2
 StateRole = Qt.ItemDataRole.UserRole + 3
 ProgressRole = Qt.ItemDataRole.UserRole + 4
 SortRole = Qt.ItemDataRole.UserRole + 5
+#: The stage of a loading (or optimizing) plugin as shown: "compiling (fast) 3 s".
+StageRole = Qt.ItemDataRole.UserRole + 6
 
 
 class Column(IntEnum):
@@ -48,25 +66,59 @@ class Column(IntEnum):
     STATE = 4
     CALLS = 5
     ERROR_RATE = 6
-    P95 = 7
+    P50 = 7
+    P95 = 8
 
 
 HEADERS = {
     Column.NAME: "Name", Column.ID: "ID", Column.STABLE: "Stable", Column.CANARY: "Canary",
     Column.STATE: "State", Column.CALLS: "Calls", Column.ERROR_RATE: "Error rate",
-    Column.P95: "p95",
+    Column.P50: "p50", Column.P95: "p95",
+}
+HEADER_TIPS = {
+    Column.STABLE: "The stable version, which serves the calls the canary does not get",
+    Column.CANARY: "A new version trying a share of the calls",
+    Column.P50: "Median call latency", Column.P95: "95th percentile call latency",
+    Column.ERROR_RATE: "Share of calls that failed",
 }
 
 _STATE_COLORS = {FAILED: QColor("#d93025"), DISABLED: QColor("#8a8799"),
                  LOADING: QColor("#7c5cff")}
+#: A disabled plugin's whole row is greyed.
+DISABLED_ROW = QColor("#8a8799")
+#: A preview's stages have no fraction; where the bar is while each runs.
+_STAGE_FRACTIONS = {READING: 0.05, CHECKING: 0.1, COMPILING_FAST: 0.2, READY_STAGE: 0.3,
+                    "installing": 0.3}
+#: An optimizing stage older than this is not shown (its end was not reported).
+_OPTIMIZING_SHOWN_S = 300.0
+
+
+def stage_text(s: PluginSnapshot, now: float | None = None) -> str:
+    """What a loading plugin is doing and for how long; "optimizing…" while a ready
+    plugin's optimized code compiles in the background; else empty."""
+    now = time.monotonic() if now is None else now
+    if s.state == LOADING:
+        if not s.stage:
+            return f"loading {round(s.progress * 100)}%"
+        stage = escape(s.stage)
+        seconds = int(now - s.stage_since) if s.stage_since else 0
+        return f"{stage} {seconds} s" if seconds >= 1 else f"{stage}…"
+    if (s.state == READY and s.stage == OPTIMIZING
+            and now - s.stage_since < _OPTIMIZING_SHOWN_S):
+        return f"{OPTIMIZING}…"
+    return ""
 
 
 def state_text(s: PluginSnapshot) -> str:
     if s.state == LOADING:
-        return f"loading {round(s.progress * 100)}%"
+        return stage_text(s)
     if s.state == FAILED:
         return f"failed: {escape(s.reason)}" if s.reason else "failed"
     return s.state
+
+
+def _ticking(s: PluginSnapshot) -> bool:
+    return s.state == LOADING or (s.state == READY and s.stage == OPTIMIZING)
 
 
 class PluginTableModel(QAbstractTableModel):
@@ -74,6 +126,11 @@ class PluginTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[PluginSnapshot] = []
         self._index: dict[str, int] = {}
+        # The State cells of loading plugins count their seconds: one repaint a second,
+        # only while some plugin is loading or optimizing.
+        self._tick = QTimer(self)
+        self._tick.setInterval(1000)
+        self._tick.timeout.connect(self._on_tick)
 
     # --- updates ------------------------------------------------------------------------
 
@@ -82,6 +139,7 @@ class PluginTableModel(QAbstractTableModel):
         self._rows = list(snapshots)
         self._reindex()
         self.endResetModel()
+        self._update_tick()
 
     def upsert(self, snap: PluginSnapshot) -> None:
         row = self._index.get(snap.plugin_id)
@@ -91,11 +149,13 @@ class PluginTableModel(QAbstractTableModel):
             self._rows.append(snap)
             self._index[snap.plugin_id] = row
             self.endInsertRows()
+            self._update_tick()
             return
         if self._rows[row] == snap:
             return
         self._rows[row] = snap
         self.dataChanged.emit(self.index(row, 0), self.index(row, len(Column) - 1))
+        self._update_tick()
 
     def sync(self, snapshots: list[PluginSnapshot]) -> None:
         """Make the rows equal to ``snapshots`` with the fewest model signals."""
@@ -103,7 +163,19 @@ class PluginTableModel(QAbstractTableModel):
         for pid in [p for p in self._index if p not in wanted]:
             self.remove(pid)
         for snap in snapshots:
-            self.upsert(snap)
+            self.upsert(self._keep_progress(snap))
+
+    def _keep_progress(self, snap: PluginSnapshot) -> PluginSnapshot:
+        """A poll that knows less than the events did (no stage, an older fraction) does
+        not move a loading row's bar back or blank its stage."""
+        old = self.snapshot(snap.plugin_id)
+        if old is None or old.state != snap.state or not _ticking(old):
+            return snap
+        if not snap.stage and old.stage:
+            snap = replace(snap, stage=old.stage, stage_since=old.stage_since)
+        if snap.state == LOADING and snap.progress < old.progress:
+            snap = replace(snap, progress=old.progress)
+        return snap
 
     def remove(self, plugin_id: str) -> None:
         row = self._index.get(plugin_id)
@@ -113,9 +185,69 @@ class PluginTableModel(QAbstractTableModel):
         del self._rows[row]
         self._reindex()
         self.endRemoveRows()
+        self._update_tick()
+
+    def apply_event(self, event: Event) -> bool:
+        """Show what a manager event says at once, before the next snapshot arrives.
+
+        Rows sent mid-verb (:class:`PluginRow`), the stage and progress of a loading
+        plugin (``Progress``, ``PluginLoading``), and ready. True if a row changed.
+        """
+        if isinstance(event, PluginRow):
+            if event.replaces and event.replaces != event.plugin_id:
+                self.remove(event.replaces)
+            if event.snapshot is None:
+                self.remove(event.plugin_id)
+            else:
+                self.upsert(event.snapshot)
+            return True
+        snap = self.snapshot(event.plugin_id)
+        if snap is None:
+            return False
+        new = snap
+        if isinstance(event, Progress):
+            if event.stage == OPTIMIZED:
+                new = replace(snap, stage="", stage_since=0.0)
+            elif event.stage != snap.stage:
+                new = replace(snap, stage=event.stage, stage_since=time.monotonic())
+            if new.state == LOADING:
+                fraction = (event.fraction if event.operation != "preview"
+                            and event.fraction is not None
+                            else _STAGE_FRACTIONS.get(event.stage))
+                if fraction is not None:
+                    new = replace(new, progress=max(new.progress, fraction))
+        elif isinstance(event, PluginLoading):
+            progress = event.progress
+            if snap.state == LOADING:  # one bar that only moves forward
+                progress = max(progress, snap.progress)
+            new = replace(snap, state=LOADING, progress=progress, reason="")
+            if snap.state != LOADING:  # a (re)load begins: not the last load's stage
+                new = replace(new, stage=event.stage, stage_since=time.monotonic())
+        elif isinstance(event, PluginReady):
+            new = replace(snap, state=READY, progress=1.0, reason="")
+            if new.stage != OPTIMIZING:
+                new = replace(new, stage="", stage_since=0.0)
+        if new == snap:
+            return False
+        self.upsert(new)
+        return True
 
     def _reindex(self) -> None:
         self._index = {s.plugin_id: i for i, s in enumerate(self._rows)}
+
+    def _update_tick(self) -> None:
+        if any(_ticking(s) for s in self._rows):
+            if not self._tick.isActive():
+                self._tick.start()
+        elif self._tick.isActive():
+            self._tick.stop()
+
+    def _on_tick(self) -> None:
+        for row, s in enumerate(self._rows):
+            if _ticking(s):
+                cell = self.index(row, Column.STATE)
+                self.dataChanged.emit(cell, cell, [Qt.ItemDataRole.DisplayRole, StageRole])
+        self._update_tick()
 
     # --- reading ------------------------------------------------------------------------
 
@@ -137,9 +269,12 @@ class PluginTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if (orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole
-                and 0 <= section < len(Column)):
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(Column):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return HEADERS[Column(section)]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(Column(section))
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -155,19 +290,54 @@ class PluginTableModel(QAbstractTableModel):
             return s.state
         if role == ProgressRole:
             return s.progress
+        if role == StageRole:
+            return stage_text(s)
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(s, col)
         if role == SortRole:
             return self._sort_key(s, col)
-        if role == Qt.ItemDataRole.ToolTipRole:  # a tooltip may be read as rich text
-            if col == Column.STATE and s.reason:
-                return f"<qt>{for_html(s.reason)}</qt>"
-            return f"<qt>{for_html(s.description)}</qt>" if s.description else None
-        if role == Qt.ItemDataRole.ForegroundRole and col == Column.STATE:
-            color = _STATE_COLORS.get(s.state)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(s, col)
+        if role == Qt.ItemDataRole.DecorationRole:
+            if col == Column.STATE:
+                return state_icon(s.state) if s.state in _STATE_ICONS else None
+            if col == Column.CANARY and s.canary is not None:
+                return state_icon("canary")
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if s.state == DISABLED:  # the whole row greyed, as a disabled control
+                return QBrush(DISABLED_ROW)
+            color = _STATE_COLORS.get(s.state) if col == Column.STATE else None
             return QBrush(color) if color is not None else None
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= Column.CALLS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    @staticmethod
+    def _tooltip(s: PluginSnapshot, col: Column) -> str | None:
+        """A cell's whole text, for the cells the column cuts short.
+
+        A tooltip may be read as rich text: every plugin-supplied part is escaped
+        (core.untrusted) and then HTML-quoted, so it shows as the plain text it is.
+        """
+        if col == Column.STATE:
+            if s.state == FAILED and s.reason:  # without core's CLI hint: Details has the fix
+                more = "<br>Details shows how to fix it." if s.fix is not None else ""
+                return f"<qt>failed: {for_html(s.reason_detail or s.reason)}{more}</qt>"
+            if s.state == DISABLED:
+                return f"<qt>disabled{': ' + for_html(s.reason) if s.reason else ''}</qt>"
+            stage = stage_text(s)
+            return f"<qt>{s.state}{': ' + for_html(stage) if stage else ''}</qt>"
+        if col in (Column.NAME, Column.ID):
+            head = for_html(s.name or s.plugin_id)
+            lines = [head if col == Column.ID or head == for_html(s.plugin_id)
+                     else f"{head} ({for_html(s.plugin_id)})"]
+            if s.description:
+                lines.append(for_html(s.description))
+            return f"<qt>{'<br>'.join(lines)}</qt>"
+        if col in (Column.STABLE, Column.CANARY):
+            text = PluginTableModel._display(s, col)
+            return f"<qt>{for_html(text)}</qt>" if text else None
         return None
 
     @staticmethod
@@ -188,6 +358,8 @@ class PluginTableModel(QAbstractTableModel):
             return f"{m.calls:,}"
         if col == Column.ERROR_RATE:
             return f"{m.error_rate:.1%}" if m.calls else "–"
+        if col == Column.P50:
+            return f"{m.p50_ms:.1f} ms" if m.calls else "–"
         if col == Column.P95:
             return f"{m.p95_ms:.1f} ms" if m.calls else "–"
         return ""
@@ -199,9 +371,14 @@ class PluginTableModel(QAbstractTableModel):
             return m.calls
         if col == Column.ERROR_RATE:
             return m.error_rate
+        if col == Column.P50:
+            return m.p50_ms
         if col == Column.P95:
             return m.p95_ms
         return PluginTableModel._display(s, col).lower()
+
+
+_STATE_ICONS = (READY, LOADING, FAILED, DISABLED)
 
 
 class PluginFilterProxy(QSortFilterProxyModel):
@@ -216,20 +393,46 @@ class PluginFilterProxy(QSortFilterProxyModel):
 
 
 class StateDelegate(QStyledItemDelegate):
-    """Draws a progress bar in the State cell while a plugin loads."""
+    """The State cell: a progress bar with the stage while a plugin loads; else the state
+    with its icon, and "· optimizing…" while faster code compiles in the background."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: Index) -> None:
+        super().initStyleOption(option, index)
+        stage = index.data(StageRole)
+        if stage and index.data(StateRole) == READY:
+            option.text = f"{option.text} · {stage}"  # type: ignore[attr-defined]
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
         if index.data(StateRole) != LOADING:
             super().paint(painter, option, index)
             return
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        widget = opt.widget  # type: ignore[attr-defined]
+        style = widget.style() if widget is not None else QApplication.style()
+        # the row's background (selected, alternate) as for any other cell
+        style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, opt, painter, widget)
+        rect: QRect = opt.rect  # type: ignore[attr-defined]
         bar = QStyleOptionProgressBar()
-        bar.rect = QRect(option.rect.adjusted(2, 3, -2, -3))  # type: ignore[attr-defined]
-        bar.minimum, bar.maximum = 0, 100
-        bar.progress = round(float(index.data(ProgressRole) or 0.0) * 100)
-        bar.text = index.data(Qt.ItemDataRole.DisplayRole)
-        bar.textVisible = True
-        style = option.widget.style() if option.widget else QApplication.style()  # type: ignore[attr-defined]
-        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+        if widget is not None:
+            bar.initFrom(widget)
+        bar.rect = QRect(rect.adjusted(3, 3, -3, -3))  # type: ignore[attr-defined]
+        bar.minimum, bar.maximum = 0, 100  # type: ignore[attr-defined]
+        bar.progress = round(float(index.data(ProgressRole) or 0.0) * 100)  # type: ignore[attr-defined]
+        text = str(index.data(StageRole) or index.data(Qt.ItemDataRole.DisplayRole) or "")
+        metrics = opt.fontMetrics  # type: ignore[attr-defined]
+        bar.text = metrics.elidedText(text, Qt.TextElideMode.ElideRight,  # type: ignore[attr-defined]
+                                      max(0, bar.rect.width() - 8))  # type: ignore[attr-defined]
+        bar.textVisible = True  # type: ignore[attr-defined]
+        bar.textAlignment = Qt.AlignmentFlag.AlignCenter  # type: ignore[attr-defined]
+        bar.state = opt.state | QStyle.StateFlag.State_Horizontal  # type: ignore[attr-defined]
+        # the row's text colour, not the State column's accent (unreadable on the bar)
+        palette = QPalette(widget.palette() if widget is not None else opt.palette)  # type: ignore[attr-defined]
+        palette.setColor(QPalette.ColorRole.Highlight, QColor("#7c5cff"))
+        palette.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
+        bar.palette = palette  # type: ignore[attr-defined]
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
 
 
-__all__ = ["READY", "Column", "PluginFilterProxy", "PluginTableModel", "StateDelegate"]
+__all__ = ["READY", "Column", "PluginFilterProxy", "PluginTableModel", "StageRole",
+           "StateDelegate"]

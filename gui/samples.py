@@ -27,6 +27,18 @@ def samples_dir() -> Path | None:
     return ROOT / "build" / "plugins"
 
 
+def sample_config(plugin_id: str, data_dir: Path) -> dict[str, str]:
+    """Settings a sample needs to start, with working values inside its own data folder.
+
+    The data processor refuses to start without ``database_url``; a first start that
+    left one sample failing would greet a new user with an error, so the sample
+    install gives it a local SQLite URL (the sample only reads its scheme).
+    """
+    if plugin_id == "data-processor":
+        return {"database_url": f"sqlite:///{data_dir / 'data-processor.sqlite'}"}
+    return {}
+
+
 def sample_files(build: bool = True) -> list[Path]:
     """The sample components; in a checkout they are built first if missing (slow)."""
     d = samples_dir()

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from wasmbay.core.contract import CapabilityRequest, ProcessResult
+from wasmbay.core.errors import Fix
+from wasmbay.core.events import Event
 from wasmbay.core.grants import Grants, covered
 from wasmbay.core.metrics import MetricsSnapshot
 from wasmbay.core.publisher import TrustChange
@@ -34,6 +36,30 @@ class VersionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RollbackEvidence:
+    """The automatic rollback's view of the running canary (core.rollout.Assessment),
+    so the window can say how far the canary is from being judged, and why."""
+
+    calls: int = 0
+    failures: int = 0
+    error_rate: float = 0.0
+    lower_bound: float = 0.0  # the error rate the calls show, at the rule's confidence
+    decision: str = "no canary"  # no canary | gathering | watching | roll back
+    version: str = ""  # the canary the evidence is about
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDetail:
+    """One stored version as the Details tab lists it."""
+
+    version: str
+    installed_at: float  # seconds since the epoch
+    size: int = 0
+    signed_by: str | None = None
+    role: str = ""  # "stable", "canary", "previous stable" or ""
+
+
+@dataclass(frozen=True, slots=True)
 class PluginSnapshot:
     """Everything the window shows about one plugin, copied at one moment."""
 
@@ -51,6 +77,13 @@ class PluginSnapshot:
     auto_rollback_progress: str = ""  # e.g. "9 of min 5 canary calls, 100% errors, ..."
     last_rollback: str = ""  # "why" of the most recent rollback, empty if none
     last_rollback_automatic: bool = False
+    last_rollback_version: str = ""  # the version that rollback dropped
+    #: The stable version before the last promote or update: what Rollback returns to
+    #: when no canary runs (core's PluginStatus.previous_stable); "" if none.
+    previous_stable: str = ""
+    auto_rollback_confidence: float = 0.95  # of the rule's lower bound (core.rollout)
+    #: Where the canary stands against the rule; None while automatic rollback is off.
+    auto_rollback_evidence: RollbackEvidence | None = None
     grants: Grants = field(default_factory=Grants)
     config: tuple[tuple[str, str], ...] = ()
     secret_keys: tuple[str, ...] = ()
@@ -58,6 +91,32 @@ class PluginSnapshot:
     wit_version: int = 0
     requested: tuple[CapabilityRequest, ...] = ()
     versions: tuple[str, ...] = ()  # every version kept on disk
+    # --- the Details tab (gui.widgets.details) and failure fixes (gui.fixes) ---
+    #: What would repair the failure (core.errors.Fix), when core knows.
+    fix: Fix | None = None
+    #: The failure without core's CLI hint: the window words its own fix.
+    reason_detail: str = ""
+    #: Fingerprint of the key that signed the stable version; None if unsigned.
+    publisher: str | None = None
+    #: The stable component's size in bytes.
+    size: int = 0
+    #: The code serving calls: "fast", "optimized", "optimizing", or "" (not running).
+    tier: str = ""
+    #: Every version kept on disk, newest install first, with its date and signer.
+    version_details: tuple[VersionDetail, ...] = ()
+    #: Config keys the plugin asked for (get-config) and whether it got a value.
+    config_read: tuple[tuple[str, bool], ...] = ()
+    #: Secret keys the OS keyring no longer has (a real lookup, off the GUI thread).
+    secrets_missing: tuple[str, ...] = ()
+    #: Why the keyring could not be asked (no Secret Service...), else "".
+    keyring_problem: str = ""
+    #: The last call's error while calls keep failing ("" after a success), and its fix.
+    call_failure: str = ""
+    call_fix: Fix | None = None
+    #: The latest stage of a long operation (core.manager_events.Progress: "compiling
+    #: (fast)", "optimizing"...), and when it began (time.monotonic()), for the State cell.
+    stage: str = ""
+    stage_since: float = 0.0
 
     @property
     def metrics(self) -> MetricsSnapshot:
@@ -144,3 +203,17 @@ class Failure:
     message: str
     #: The user cancelled it (core's CancelledError): nothing was stored; not an error to warn of.
     cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PluginRow(Event):
+    """A row to show now, sent while a long verb still runs (a sample being installed).
+
+    The engine thread polls snapshots only between verbs, so a verb that installs several
+    plugins sends each row as its install starts. ``snapshot=None`` removes the row;
+    ``replaces`` is the id of a placeholder row this one takes the place of.
+    GUI-only: the backend hands it to the window's subscribers, never to core's bus.
+    """
+
+    snapshot: PluginSnapshot | None = None
+    replaces: str = ""

@@ -18,8 +18,6 @@ from ..events import LogLevel
 from ..typedcall import (
     BOOL,
     PAIRS,
-    VAL,
-    VAL_SIZE,
     FuncShape,
     HostFunction,
     S,
@@ -29,7 +27,7 @@ from ..typedcall import (
     read_opt_text,
     read_result_error,
     read_text,
-    string_at,
+    read_val,
 )
 from .base import PACKAGE, Contract, Pairs
 
@@ -72,7 +70,7 @@ def lift_error(val: Val) -> str | None:
     ptr = read_result_error(val)
     if ptr is None:
         return None
-    k, size, data, _ = VAL.unpack(string_at(ptr, VAL_SIZE))
+    k, size, data, _ = read_val(ptr)
     return read_text(k, size, data)
 
 

@@ -33,6 +33,7 @@ from ..typedcall import (
     read_pairs,
     read_result_error,
     read_text,
+    read_val,
     read_variant_text,
     string_at,
 )
@@ -92,7 +93,7 @@ def lift_process(val: Val) -> ProcessResult:
     if kind != RESULT or not ptr:
         raise ShapeError(f"expected a result with a payload, got value kind {kind}")
     if ok & 0xFF:
-        rec = VAL.unpack(string_at(ptr, VAL_SIZE))
+        rec = read_val(ptr)
         (ko, so, po, _), (ka, sa, pa, _) = read_entries(rec[0], rec[1], rec[2], 2)
         return ProcessResult(output=read_text(ko, so, po), success=True,
                              attributes=read_pairs(ka, sa, pa))

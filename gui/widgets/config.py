@@ -1,7 +1,8 @@
 """The selected plugin's configuration: a key/value table, secrets masked.
 
 Secret values never come to the GUI: the engine reports only which keys are secret
-(they live in the OS keyring), and the table shows them as dots.
+(they live in the OS keyring), and the table shows them as dots, or, when the engine's
+keyring lookup found one gone (removed behind Wasmbay's back), as missing.
 """
 
 from __future__ import annotations
@@ -28,12 +29,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wasmbay.core.untrusted import shown
+
 from ..snapshots import PluginSnapshot
 
 Index = QModelIndex | QPersistentModelIndex
 MASK = "••••••••"
+MISSING = "not in the keyring — set it again"
 KeyRole = Qt.ItemDataRole.UserRole + 1
 SecretRole = Qt.ItemDataRole.UserRole + 2
+MissingRole = Qt.ItemDataRole.UserRole + 3
 
 
 class ConfigModel(QAbstractTableModel):
@@ -44,15 +49,20 @@ class ConfigModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._rows: list[tuple[str, str | None]] = []
+        self._missing: frozenset[str] = frozenset()
 
-    def set_entries(self, config: tuple[tuple[str, str], ...], secrets: tuple[str, ...]) -> None:
+    def set_entries(self, config: tuple[tuple[str, str], ...], secrets: tuple[str, ...],
+                    missing: tuple[str, ...] = ()) -> None:
+        """``missing``: secret keys the keyring no longer has (shown as such, not dots)."""
         rows: list[tuple[str, str | None]] = [(k, v) for k, v in config if k not in secrets]
         rows += [(k, None) for k in secrets]
         rows.sort(key=lambda r: r[0])
-        if rows == self._rows:
+        gone = frozenset(missing) & frozenset(secrets)
+        if rows == self._rows and gone == self._missing:
             return
         self.beginResetModel()
         self._rows = rows
+        self._missing = gone
         self.endResetModel()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt idiom
@@ -73,11 +83,19 @@ class ConfigModel(QAbstractTableModel):
         key, value = self._rows[index.row()]
         if role == KeyRole:
             return key
+        gone = value is None and key in self._missing
         if role == SecretRole:
             return value is None
+        if role == MissingRole:
+            return gone
         if role == Qt.ItemDataRole.DisplayRole:
+            if gone:
+                return (key, MISSING, "missing from the OS keyring")[index.column()]
             return (key, MASK if value is None else value,
                     "OS keyring" if value is None else "config file")[index.column()]
+        if role == Qt.ItemDataRole.ToolTipRole and gone:
+            return ("The record says this secret is in the OS keyring, but the keyring no "
+                    "longer has it: the plugin reads it as not set. Set it again.")
         return None
 
 
@@ -110,7 +128,14 @@ class ConfigPane(QWidget):
         for w in (self.key, self.value, self.secret, self.set_button, self.remove_button):
             edit.addWidget(w)
         self.note = QLabel("Changing a value restarts the plugin's instances with it.")
+        #: Secrets the keyring lost, or why it could not be asked; hidden when neither.
+        self.keyring_note = QLabel()
+        self.keyring_note.setObjectName("keyringNote")
+        self.keyring_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.keyring_note.setWordWrap(True)
+        self.keyring_note.hide()
         lay = QVBoxLayout(self)
+        lay.addWidget(self.keyring_note)
         lay.addWidget(self.table, 1)
         lay.addLayout(edit)
         lay.addWidget(self.note)
@@ -126,11 +151,27 @@ class ConfigPane(QWidget):
         if new_pid != self._pid:
             self.key.clear()
             self.value.clear()
+            self.secret.setChecked(False)  # another plugin's key was secret, not this one
         self._pid = new_pid
         if snap is None:
             self.model.set_entries((), ())
         else:
-            self.model.set_entries(snap.config, snap.secret_keys)
+            self.model.set_entries(snap.config, snap.secret_keys, snap.secrets_missing)
+        gone = [k for k in snap.secrets_missing if k in snap.secret_keys] if snap else []
+        problem = snap.keyring_problem if snap else ""
+        self.keyring_note.setText(
+            f"Not in the OS keyring any more: {', '.join(shown(k, 80) for k in gone)}. "
+            "The plugin reads them as not set; set them again." if gone else
+            f"The OS keyring could not be asked: {shown(problem)}" if problem else "")
+        self.keyring_note.setVisible(bool(gone or problem))
+
+    def prefill(self, key: str, *, secret: bool = False) -> None:
+        """Ready to set ``key`` (a "Configure KEY…" fix): key filled, value focused."""
+        self.table.clearSelection()
+        self.key.setText(key)
+        self.secret.setChecked(secret)
+        self.value.clear()
+        self.value.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _mask_input(self, secret: bool) -> None:
         self.value.setEchoMode(QLineEdit.EchoMode.Password if secret

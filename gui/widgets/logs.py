@@ -1,21 +1,60 @@
-"""The live log view: pick plugin and level, search, pause, follow, copy, export."""
+"""The live log view: pick plugin and level, search, pause, follow, copy, export.
+
+Long lines wrap (at word boundaries, or anywhere in a long word such as base64), so a
+2,000-character line is readable whole. A wrapping QListView lays out every row again
+on each insert (seconds at 20,000 rows), so the view is a one-column QTableView: a row's
+height lives in the vertical header, appends and drops touch only their own rows, and
+only lines longer than the view is wide are measured.
+
+Follow means "stay on the newest line": after every append, drop, filter change, clear,
+resume or resize the view scrolls to its very end (the last line fully visible). Only
+the user moving the view (wheel, scrollbar, keys) turns follow off, and moving back to
+the end turns it on again.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt, Signal
-from PySide6.QtGui import QFontDatabase, QGuiApplication, QKeySequence
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import (
+    QFont,
+    QFontDatabase,
+    QFontMetrics,
+    QGuiApplication,
+    QKeySequence,
+    QPainter,
+    QPalette,
+    QResizeEvent,
+    QTextLayout,
+    QTextOption,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
-    QListView,
-    QPushButton,
+    QSizePolicy,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -23,9 +62,195 @@ from PySide6.QtWidgets import (
 from wasmbay.core.events import LogLevel
 
 from .. import dialogs
-from ..logmodel import LogFilterProxy, LogModel, format_record
+from ..logmodel import LogFilterProxy, LogModel, format_export
 
 ALL_PLUGINS = "All plugins"
+
+#: Space around a row's text, in pixels.
+H_MARGIN = 4
+V_MARGIN = 1
+#: The widest counter the label must hold without the toolbar moving.
+_WIDEST_COUNT = "20,000 of 20,000 lines"
+
+
+def _wrapped(text: str, font: QFont, width: int, line_height: int) -> QTextLayout:
+    """``text`` laid out in lines at most ``width`` wide, ``line_height`` apart; a word
+    longer than a line is broken anywhere."""
+    layout = QTextLayout(text, font)
+    option = QTextOption()
+    option.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    layout.setTextOption(option)
+    layout.beginLayout()
+    y = 0
+    while True:
+        line = layout.createLine()
+        if not line.isValid():
+            break
+        line.setLineWidth(max(1, width))
+        line.setPosition(QPointF(0, y))
+        y += line_height
+    layout.endLayout()
+    return layout
+
+
+class WrapDelegate(QStyledItemDelegate):
+    """Paints a row's text wrapped to the column width, in the row's level colour."""
+
+    def __init__(self, view: LogView) -> None:
+        super().__init__(view)
+        self._view = view
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        text = opt.text  # type: ignore[attr-defined]
+        opt.text = ""  # type: ignore[attr-defined]
+        widget = opt.widget  # type: ignore[attr-defined]
+        style = widget.style() if widget is not None else None
+        if style is not None:  # background, selection, focus: as any item view row
+            style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, widget)
+        rect = opt.rect  # type: ignore[attr-defined]
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)  # type: ignore[attr-defined]
+        brush = index.data(Qt.ItemDataRole.ForegroundRole)
+        palette = opt.palette  # type: ignore[attr-defined]
+        if selected:
+            color = palette.color(QPalette.ColorRole.HighlightedText)
+        elif brush is not None:
+            color = brush.color()
+        else:
+            color = palette.color(QPalette.ColorRole.Text)
+        layout = _wrapped(text, self._view.font(), rect.width() - 2 * H_MARGIN,
+                          self._view.line_height)
+        painter.save()
+        painter.setClipRect(rect)
+        painter.setPen(color)
+        layout.draw(painter, QPointF(rect.left() + H_MARGIN, rect.top() + V_MARGIN))
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem,
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
+        text = str(index.data() or "")
+        return QSize(option.rect.width(),  # type: ignore[attr-defined]
+                     self._view.row_height(text))
+
+
+class LogView(QTableView):
+    """One wrapped log line per row; rows are as tall as their wrapped text."""
+
+    #: The text column's width changed (rows must be measured again).
+    widthChanged = Signal()
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._width = -1
+        #: Heights of wrapped rows by record serial, valid at ``_heights_width``.
+        self._heights: dict[int, int] = {}
+        self._heights_width = -1
+        self.line_height = self.single_height = self._ascii_advance = 1
+        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.setItemDelegate(WrapDelegate(self))
+        self.setShowGrid(False)
+        self.setWordWrap(True)
+        self.setCornerButtonEnabled(False)
+        self.setTabKeyNavigation(False)  # Tab leaves the log; arrows move between lines
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # always shown: a scrollbar that comes and goes would change the width, re-wrap
+        # every long line and move the text under the reader's eyes
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.horizontalHeader().hide()
+        self.horizontalHeader().setStretchLastSection(True)
+        rows = self.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # sized by measure()
+        rows.setMinimumSectionSize(1)
+        self._font_changed()
+
+    def _font_changed(self) -> None:
+        fm = QFontMetrics(self.font())
+        self.line_height = fm.lineSpacing()
+        self.single_height = self.line_height + 2 * V_MARGIN
+        #: No ASCII character is wider than this (exact for a fixed-width font).
+        self._ascii_advance = max(fm.horizontalAdvance(c) for c in "MW@%#m_")
+        self.verticalHeader().setDefaultSectionSize(self.single_height)
+
+    def text_width(self) -> int:
+        return max(1, self.viewport().width() - 2 * H_MARGIN)
+
+    def row_height(self, text: str) -> int:
+        """The height of a row showing ``text`` at the current width (cheap for a line
+        that fits: only longer ones are laid out)."""
+        width = self.text_width()
+        fits = len(text) * self._ascii_advance
+        if fits <= width if text.isascii() else 2 * fits <= width:
+            return self.single_height
+        return self._wrapped_height(text, width)
+
+    def _wrapped_height(self, text: str, width: int) -> int:
+        layout = _wrapped(text, self.font(), width, self.line_height)
+        return max(1, layout.lineCount()) * self.line_height + 2 * V_MARGIN
+
+    def measure(self, first: int = 0, last: int | None = None, *, fresh: bool = False) -> None:
+        """Give rows ``first``..``last`` (all by default) the height of their text;
+        ``fresh`` rows were just inserted (they have the default height). Called for every
+        batch of a log flood and after each filter change, hence the inlined test for
+        lines that fit and the heights of wrapped lines kept per record and width."""
+        model = self.model()
+        if not isinstance(model, LogFilterProxy):
+            return
+        end = model.rowCount() - 1 if last is None else last
+        header = self.verticalHeader()
+        resize, size = header.resizeSection, header.sectionSize
+        single, width, advance = self.single_height, self.text_width(), self._ascii_advance
+        if width != self._heights_width:
+            self._heights.clear()
+            self._heights_width = width
+        heights = self._heights
+        serials = model.serials(first, end)
+        if len(heights) > 2 * len(serials) + 4096 and serials:  # forget dropped records
+            oldest = model.serials(0, 0)[0]
+            self._heights = heights = {k: v for k, v in heights.items() if k >= oldest}
+        for row, serial, text in zip(range(first, end + 1), serials, model.lines(first, end),
+                                     strict=True):
+            fits = len(text) * advance
+            if fits <= width if text.isascii() else 2 * fits <= width:
+                if not fresh and size(row) != single:
+                    resize(row, single)
+                continue
+            height = heights.get(serial)
+            if height is None:
+                height = heights[serial] = self._wrapped_height(text, width)
+            if fresh and height == single:
+                continue
+            if fresh or size(row) != height:
+                resize(row, height)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # a style or zoom: lines change height
+            self._font_changed()
+            self._heights.clear()
+            self.widthChanged.emit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.viewport().width() != self._width:
+            self._width = self.viewport().width()
+            self.widthChanged.emit()
+
+    def updateGeometries(self) -> None:
+        super().updateGeometries()
+
+
+def _button(text: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # tool buttons take no Tab focus
+    return button
 
 
 class LogsPane(QWidget):
@@ -36,56 +261,105 @@ class LogsPane(QWidget):
         self.model = model
         self.proxy = LogFilterProxy(self)
         self.proxy.setSourceModel(model)
+        #: Set while the pane itself scrolls or refilters: such moves never stop following.
+        self._moving = False
 
         self.plugin = QComboBox()
+        self.plugin.setAccessibleName("Plugin")
         self.plugin.addItem(ALL_PLUGINS, None)
-        self.plugin.setMinimumContentsLength(14)
+        self.plugin.setMinimumContentsLength(10)
         self.level = QComboBox()
+        self.level.setAccessibleName("Lowest level")
         for level in LogLevel:
             self.level.addItem(f"{level.label} and above", int(level))
         self.level.setCurrentIndex(0)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search logs")
+        self.search.setAccessibleName("Search logs")
         self.search.setClearButtonEnabled(True)
-        self.pause = QPushButton("Pause")
+        # tool buttons: as wide as their text (push buttons are 80 px at least), so the bar
+        # fits an 800 px window
+        self.pause = _button("Pause")
         self.pause.setCheckable(True)
+        self.pause.setToolTip("Stop the view while you read; new lines wait and show on Resume")
         self.follow = QCheckBox("Follow")
+        self.follow.setToolTip("Keep the newest line in view")
         self.follow.setChecked(True)
-        self.copy = QPushButton("Copy")
-        self.export = QPushButton("Export…")
-        self.clear = QPushButton("Clear")
+        self.copy = _button("Copy")
+        self.copy.setToolTip("Copy the selected lines, or all shown lines")
+        self.export = _button("Export…")
+        self.export.setToolTip("Save the shown lines, each with its date and time")
+        self.clear = _button("Clear")
         self.count = QLabel()
+        self.count.setTextFormat(Qt.TextFormat.PlainText)
+        self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._fix_widths()
 
         bar = QHBoxLayout()
         for w in (self.plugin, self.level, self.search, self.pause, self.follow, self.copy,
                   self.export, self.clear, self.count):
             bar.addWidget(w, 1 if w is self.search else 0)
 
-        self.view = QListView()
+        self.view = LogView()
+        self.view.setAccessibleName("Log lines")
         self.view.setModel(self.proxy)
-        self.view.setUniformItemSizes(True)  # constant-time layout for long lists
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(bar)
         lay.addWidget(self.view, 1)
+        prev: QWidget = self.plugin
+        for w in (self.level, self.search, self.pause, self.follow, self.copy, self.export,
+                  self.clear, self.view):
+            QWidget.setTabOrder(prev, w)
+            prev = w
 
         self.plugin.currentIndexChanged.connect(
-            lambda _: self.proxy.set_plugin(self.plugin.currentData()))
+            lambda _: self._refilter(self.proxy.set_plugin, self.plugin.currentData()))
         self.level.currentIndexChanged.connect(
-            lambda _: self.proxy.set_min_level(self.level.currentData()))
-        self.search.textChanged.connect(self.proxy.set_text)
+            lambda _: self._refilter(self.proxy.set_min_level, self.level.currentData()))
+        self.search.textChanged.connect(lambda text: self._refilter(self.proxy.set_text, text))
         self.pause.toggled.connect(self._on_pause)
+        self.follow.toggled.connect(self._on_follow)
         self.copy.clicked.connect(self.copy_selection)
         self.export.clicked.connect(self._on_export)
         self.clear.clicked.connect(model.clear)
-        model.appended.connect(self._on_appended)
+        self.proxy.rowsInserted.connect(self._on_rows_inserted)
+        self.proxy.rowsRemoved.connect(self._on_changed)
+        self.proxy.modelReset.connect(self._on_reset)
+        model.rowsInserted.connect(self._update_count)  # "N of M" counts hidden rows too
+        model.rowsRemoved.connect(self._update_count)
+        self.view.widthChanged.connect(self._remeasure_later)
         self.view.verticalScrollBar().valueChanged.connect(self._on_scrolled)
+        self._remeasure = QTimer(self)  # a resize drag re-wraps once it settles
+        self._remeasure.setSingleShot(True)
+        self._remeasure.setInterval(30)
+        self._remeasure.timeout.connect(self._on_reset)
         copy_key = QKeySequence(QKeySequence.StandardKey.Copy)
         self.copy.setShortcut(copy_key)
+        self._on_reset()
+
+    def _fix_widths(self) -> None:
+        """Pause/Resume and the counter change text; their width must not move the bar."""
+        widths = []
+        for text in ("Resume", "Pause"):
+            self.pause.setText(text)
+            widths.append(self.pause.sizeHint().width())
+        self.pause.setFixedWidth(max(widths))
+        fm = self.count.fontMetrics()
+        self.count.setMinimumWidth(fm.horizontalAdvance(_WIDEST_COUNT) + 8)
+        self.count.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+
+    # --- keyboard -----------------------------------------------------------------------
+
+    def focus_logs(self) -> None:
+        """Put the keyboard in the log search (the window's shortcut for the log pane);
+        Tab goes on to Pause, Follow, the buttons and the lines, Shift+Tab to the filters."""
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def focus_lines(self) -> None:
+        self.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     # --- plugin choice ------------------------------------------------------------------
 
@@ -102,7 +376,7 @@ class LogsPane(QWidget):
         idx = self.plugin.findData(current) if current else 0
         self.plugin.setCurrentIndex(max(0, idx))
         self.plugin.blockSignals(False)
-        self.proxy.set_plugin(self.plugin.currentData())
+        self._refilter(self.proxy.set_plugin, self.plugin.currentData())
 
     def show_plugin(self, plugin_id: str | None) -> None:
         idx = self.plugin.findData(plugin_id) if plugin_id else 0
@@ -110,44 +384,91 @@ class LogsPane(QWidget):
 
     # --- live behaviour -----------------------------------------------------------------
 
+    @contextmanager
+    def _ours(self) -> Iterator[None]:
+        was, self._moving = self._moving, True
+        try:
+            yield
+        finally:
+            self._moving = was
+
+    def _refilter(self, setter: Any, value: Any) -> None:
+        with self._ours():  # the reset scrolls to the top: not the user's doing
+            setter(value)
+
     def _on_pause(self, paused: bool) -> None:
         self.pause.setText("Resume" if paused else "Pause")
-        self.model.set_paused(paused)
+        with self._ours():
+            self.model.set_paused(paused)
+        self._update_count()
 
-    def _on_appended(self, _count: int) -> None:
-        self.count.setText(f"{self.proxy.rowCount():,} lines")
-        if self.follow.isChecked():
-            self.view.scrollToBottom()
+    def _on_follow(self, on: bool) -> None:
+        if on:
+            self._stick()
+
+    def _on_rows_inserted(self, _parent: Any, first: int, last: int) -> None:
+        with self._ours():
+            self.view.measure(first, last, fresh=True)
+        self._on_changed()
+
+    def _on_reset(self) -> None:
+        with self._ours():
+            self.view.measure()
+        self._on_changed()
+
+    def _remeasure_later(self) -> None:
+        self._remeasure.start()
+
+    def _on_changed(self, *_: Any) -> None:
+        self._update_count()
+        self._stick()
+
+    def _update_count(self, *_: Any) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        unit = "line" if total == 1 else "lines"
+        text = f"{total:,} {unit}" if shown == total else f"{shown:,} of {total:,} {unit}"
+        self.count.setText(text)
+        waiting = len(self.model.buffer)
+        self.count.setToolTip(f"{waiting:,} new lines wait until Resume"
+                              if self.model.paused and waiting else "")
+
+    def _stick(self) -> None:
+        """When following, show the newest line whole at the bottom of the view."""
+        if not self.follow.isChecked():
+            return
+        with self._ours():
+            # Qt applies row heights on a zero-time timer; the range must be current now
+            self.view.updateGeometries()
+            bar = self.view.verticalScrollBar()
+            bar.setValue(bar.maximum())
 
     def _on_scrolled(self, value: int) -> None:
-        """Scrolling up stops following the tail; scrolling to the end resumes it."""
-        bar = self.view.verticalScrollBar()
-        at_end = value >= bar.maximum() - 1
-        if self.follow.isChecked() != at_end and bar.isSliderDown():
+        """The user moving up stops following the tail; moving to the end resumes it."""
+        if self._moving:
+            return
+        at_end = value >= self.view.verticalScrollBar().maximum()
+        if self.follow.isChecked() != at_end:
             self.follow.setChecked(at_end)
 
     # --- copy and export ----------------------------------------------------------------
 
     def selected_lines(self) -> list[str]:
         rows = sorted(i.row() for i in self.view.selectionModel().selectedRows())
-        return [self.proxy.index(r, 0).data() for r in rows]
+        return [self.proxy.line(r) for r in rows]
 
     def copy_selection(self) -> None:
         lines = self.selected_lines()
         if not lines:
-            self.view.selectAll()
-            lines = self.selected_lines()
-            self.view.selectionModel().clearSelection()
+            lines = [self.proxy.line(r) for r in range(self.proxy.rowCount())]
         QGuiApplication.clipboard().setText("\n".join(lines))
 
     def select_all(self) -> None:
-        self.view.selectionModel().select(
-            self.view.model().index(0, 0),
-            QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.view.selectAll()
 
     def export_to(self, path: str) -> int:
+        """Write the shown lines, each with its full date, time and UTC offset."""
         records = self.proxy.visible_records()
-        Path(path).write_text("".join(format_record(r) + "\n" for r in records),
+        Path(path).write_text("".join(format_export(r) + "\n" for r in records),
                               encoding="utf-8")
         self.exported.emit(path)
         return len(records)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -36,7 +36,7 @@ from wasmbay.core.grants import (
     MiB,
     is_env_name,
 )
-from wasmbay.core.untrusted import for_html
+from wasmbay.core.untrusted import for_html, shown
 
 from .. import dialogs
 from ..snapshots import PluginSnapshot
@@ -95,6 +95,7 @@ class PermissionsPane(QWidget):
         self._building = False
 
         self.title = QLabel("Select a plugin to see what it may touch.")
+        self.title.setWordWrap(True)  # a long plugin name must not push the splitter
         self.network = QCheckBox("Network (outgoing connections, DNS)")
         self.network.setObjectName("network")
         self.dir_box = QGroupBox("Directories")
@@ -106,6 +107,12 @@ class PermissionsPane(QWidget):
         add_row.addWidget(QLabel("as"))
         add_row.addWidget(self.guest_edit, 1)
         add_row.addWidget(self.add_dir)
+        #: Why the last folder was not added (a path already in use), else hidden.
+        self.dir_message = QLabel()
+        self.dir_message.setObjectName("dirMessage")
+        self.dir_message.setTextFormat(Qt.TextFormat.PlainText)
+        self.dir_message.setWordWrap(True)
+        self.dir_message.hide()
 
         self.env_box = QGroupBox("Environment variables")
         self.env_layout = QVBoxLayout(self.env_box)
@@ -136,6 +143,7 @@ class PermissionsPane(QWidget):
         lay.addWidget(self.network)
         lay.addWidget(self.dir_box)
         lay.addLayout(add_row)
+        lay.addWidget(self.dir_message)
         lay.addWidget(self.env_box)
         lay.addLayout(env_row)
         lay.addLayout(limits)
@@ -153,6 +161,8 @@ class PermissionsPane(QWidget):
 
     def set_snapshot(self, snap: PluginSnapshot | None) -> None:
         key = None if snap is None else (snap.plugin_id, snap.grants, snap.requested)
+        if (snap and snap.plugin_id) != (self._snap and self._snap.plugin_id):
+            self._say("")  # a refusal is about the plugin it was made for
         self._snap = snap
         if key == self._shown:
             return
@@ -230,21 +240,57 @@ class PermissionsPane(QWidget):
 
     # --- editing ------------------------------------------------------------------------
 
-    def _on_add_dir(self) -> None:
+    def _on_add_dir(self, *_: object, writable: bool = False) -> None:
+        """Pick a host folder for the guest path typed beside the button.
+
+        A path that already shows a folder is refused with a message: adding another
+        one there would silently replace the first grant.
+        """
         snap = self._snap
         if snap is None:
-            return
-        host = dialogs.choose_directory(self, f"A folder for {snap.name or snap.plugin_id}")
-        if not host:
             return
         guest = self.guest_edit.text().strip() or "/data"
         if not guest.startswith("/"):
             guest = "/" + guest
         entries = self._dirs.setdefault(snap.plugin_id, [])
-        entries[:] = [e for e in entries if e.guest != guest]
-        entries.append(DirEntry(str(Path(host).resolve()), guest, False, True))
+        taken = next((e for e in entries if e.guest == guest), None)
+        if taken is not None:
+            state = "" if taken.granted else " (unticked)"
+            self._say(f"{guest} already shows {taken.host}{state} to the plugin: remove that "
+                      "folder first, or type another path for the new one.")
+            return
+        self._say("")
+        name = shown(snap.name or snap.plugin_id, 80)
+        host = dialogs.choose_directory(self, f"A folder for {name} to see as {guest}")
+        if not host:
+            return
+        entries.append(DirEntry(str(Path(host).resolve()), guest, writable, True))
         self._rebuild()
         self._emit()
+
+    def add_folder(self, guest: str, *, writable: bool = False) -> None:
+        """The add-folder flow for a path the plugin asked for (a "Grant folder…" fix):
+        a listed but unticked folder there is ticked again, else a folder is chosen."""
+        snap = self._snap
+        if snap is None:
+            return
+        entry = next((e for e in self._dirs.get(snap.plugin_id, []) if e.guest == guest), None)
+        self.guest_edit.setText(guest)
+        if entry is not None and not entry.granted:
+            entry.granted = True
+            entry.writable = entry.writable or writable
+            self._say("")
+            self._rebuild()
+            self._emit()
+            box = self.dir_checkbox(guest)
+            if box is not None:
+                box.setFocus()
+            return
+        self._on_add_dir(writable=writable)
+
+    def _say(self, text: str) -> None:
+        self.dir_message.setText(text)
+        self.dir_message.setVisible(bool(text))
 
     def _remove_dir(self, entry: DirEntry) -> None:
         snap = self._snap

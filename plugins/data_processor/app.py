@@ -19,8 +19,8 @@ class PluginApi(exports.PluginApi):
         host_api.log_message("info", "DataProcessor initializing")
         db_url = host_api.get_config("database_url")
         if not db_url:
-            raise Err("database_url not configured: set it with `wasmbay config ID "
-                      "database_url VALUE --secret` or --config database_url=...")
+            # the host words the fix for its front end (a CLI command, a window button)
+            raise Err("database_url not configured")
         scheme = db_url.split(":", 1)[0]
         host_api.log_message("info", f"using a {scheme} database")  # never log the secret
         print("data-processor ready")

@@ -7,6 +7,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -283,3 +284,37 @@ def test_promote_and_rollback_under_load_drop_no_call(manager: PluginManager,
     for t in threads:
         t.join()
     assert errors == [] and calls[0] > 0
+
+
+def test_a_library_change_seen_mid_canary_start_does_not_undo_the_canary(
+        manager: PluginManager, fixture_wasm: Build, tmp_path: Path) -> None:
+    """A canary start saves twice; the library watcher must not adopt the first save.
+
+    The watcher's callback (``on_state_changed``) is run from another thread right after
+    the first save, as the window's own file watcher does.
+    """
+    manager.install(fixture_wasm("echo"))
+    library = manager.library
+    read_started = threading.Event()
+    real_read, real_add = library.read, library.add_version
+    watchers: list[threading.Thread] = []
+
+    def read(plugin_id: str) -> Any:
+        read_started.set()
+        return real_read(plugin_id)
+
+    def add_version(*args: Any, **kwargs: Any) -> None:
+        real_add(*args, **kwargs)  # the first save: the version, no canary yet
+        t = threading.Thread(target=manager.on_state_changed, args=("echo",))
+        t.start()
+        watchers.append(t)
+        read_started.wait(2)  # the old code read the half-made state here
+
+    library.read = read  # type: ignore[method-assign]
+    library.add_version = add_version  # type: ignore[method-assign]
+    version = manager.start_canary("echo", echo_variant(tmp_path, "1.0.1", "canaryyyy"), 100)
+    for t in watchers:
+        t.join(30)
+    status = manager.status("echo")
+    assert status.canary == version
+    assert manager.call("echo", "x").output == "canaryyyy: x"

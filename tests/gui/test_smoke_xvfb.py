@@ -1,10 +1,14 @@
-"""Smoke test under a real X server: the real ``wasmbay`` process, a sample, a screenshot.
+"""Smoke test under a real X server: the real ``wasmbay`` process, samples, screenshots.
 
 Needs Xvfb (``scripts/setup.sh test`` installs xvfb, xauth and the xcb libraries). The
-first start installs the bundled sample (``WASMBAY_FIRST_START=install`` accepts the
-offer a user would click), the test waits for the app to report the plugin ready,
-saves a screenshot to artifacts/screenshot.png and docs/screenshot.png, then sends
-SIGINT, which closes the window the same way the close button does.
+first start installs the bundled samples (``WASMBAY_FIRST_START=install`` accepts the
+offer a user would click), the test waits for the app to report a plugin ready, then
+sends SIGINT, which closes the window the same way the close button does. It starts the
+app four times over the same data folder, at 1600×1000 and 1024×700 in the light and
+dark themes (``WASMBAY_WINDOW_SIZE``, ``WASMBAY_THEME``), and saves each window as
+``{theme}-{width}x{height}.png`` into ``WASMBAY_SCREENSHOTS_DIR`` (default: the test's
+temporary folder; ``scripts/screenshots.sh`` points it at docs/screenshots/ for the
+README), and the first one as artifacts/screenshot.png.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def xserver() -> Iterator[str]:
     if xvfb is None:
         pytest.skip("Xvfb is not installed (scripts/setup.sh test installs it)")
     read, write = os.pipe()
-    proc = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "1280x800x24",
+    proc = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "1920x1200x24",
                              "-nolisten", "tcp"], pass_fds=(write,),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(write)
@@ -101,39 +105,41 @@ def grab(display: str, out: Path) -> bytes:
     return out.read_bytes()
 
 
-def test_real_app_installs_sample_and_saves_screenshot(
-        xserver: str, sample_wasm: Any, tmp_path: Path) -> None:
-    sample = Path(sample_wasm("file_worker"))
-    samples = tmp_path / "samples"
-    samples.mkdir()
-    shutil.copy(sample, samples / sample.name)
+#: Each shot: theme, width, height. The first start (installing the samples) is the first.
+SHOTS = (("light", 1600, 1000), ("dark", 1600, 1000), ("light", 1024, 700),
+         ("dark", 1024, 700))
+SAMPLES = ("data_processor", "file_worker", "image_processor", "text_tools")
+
+
+def sample_files(sample_wasm: Any) -> list[Path]:
+    """Every sample already built in build/plugins/, else file_worker built now (slow)."""
+    built = ROOT / "build" / "plugins"
+    found = [built / f"{name}.wasm" for name in SAMPLES if (built / f"{name}.wasm").is_file()]
+    return found or [Path(sample_wasm("file_worker"))]
+
+
+def run_and_grab(xserver: str, env: dict[str, str], out: Path, first: bool) -> None:
+    """Start the app, wait until it shows a ready plugin and paints no more, grab it."""
     exe = shutil.which("wasmbay", path=str(Path(sys.executable).parent)) or shutil.which(
         "wasmbay")
     cmd = [exe] if exe else [sys.executable, "-m", "wasmbay"]
-    env = {**os.environ, "DISPLAY": xserver, "QT_QPA_PLATFORM": "xcb",
-           "WASMBAY_HOME": str(tmp_path / "home"), "WASMBAY_SAMPLES_DIR": str(samples),
-           "WASMBAY_FIRST_START": "install", "WASMBAY_LOG": "info"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     watcher = LineWatcher(proc.stderr)
     try:
-        ok = watcher.wait_for("Installed the sample plugins", 300)
-        assert ok, "\n".join(watcher.lines[-40:])
-        assert watcher.wait_for(" is ready", 120), "\n".join(watcher.lines[-40:])
+        if first:
+            ok = watcher.wait_for("Installed the sample plugins", 600)
+            assert ok, "\n".join(watcher.lines[-40:])
+        assert watcher.wait_for(" is ready", 300), "\n".join(watcher.lines[-40:])
         # Wait until the window has painted the new state: two equal grabs in a row.
-        artifacts = ROOT / "artifacts"
-        artifacts.mkdir(exist_ok=True)
-        shot = artifacts / "screenshot.png"
         previous = b""
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            current = grab(xserver, shot)
+            current = grab(xserver, out)
             if current == previous:
                 break
             previous = current
-        assert shot.stat().st_size > 10_000, "the screenshot looks empty"
-        (ROOT / "docs").mkdir(exist_ok=True)
-        shutil.copy(shot, ROOT / "docs" / "screenshot.png")
+        assert out.stat().st_size > 10_000, "the screenshot looks empty"
         assert proc.poll() is None, "\n".join(watcher.lines[-40:])
     finally:
         if proc.poll() is None:
@@ -142,3 +148,34 @@ def test_real_app_installs_sample_and_saves_screenshot(
     log = "\n".join(watcher.lines)
     assert code == 0, log
     assert "Traceback" not in log, log
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_real_app_installs_samples_and_saves_screenshots(
+        xserver: str, sample_wasm: Any, tmp_path: Path) -> None:
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for sample in sample_files(sample_wasm):
+        shutil.copy(sample, samples / sample.name)
+    out_dir = Path(os.environ.get("WASMBAY_SCREENSHOTS_DIR") or tmp_path / "screenshots")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base = {**os.environ, "DISPLAY": xserver, "QT_QPA_PLATFORM": "xcb",
+            "WASMBAY_HOME": str(tmp_path / "home"), "WASMBAY_SAMPLES_DIR": str(samples),
+            "WASMBAY_FIRST_START": "install", "WASMBAY_LOG": "info"}
+    saved = []
+    for i, (theme, width, height) in enumerate(SHOTS):
+        out = out_dir / f"{theme}-{width}x{height}.png"
+        env = {**base, "WASMBAY_THEME": theme, "WASMBAY_WINDOW_SIZE": f"{width}x{height}"}
+        run_and_grab(xserver, env, out, first=i == 0)
+        assert png_size(out) == (width, height), out  # the window, at the size asked for
+        saved.append(out)
+    dark, light = (Path(saved[1]).read_bytes(), Path(saved[0]).read_bytes())
+    assert dark != light
+    artifacts = ROOT / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shutil.copy(saved[0], artifacts / "screenshot.png")

@@ -69,7 +69,9 @@ def test_install_through_the_dialog_ends_in_the_table(window: Any, qtbot: Any,
                                                       fixture_wasm: Build,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     install(window, qtbot, monkeypatch, fixture_wasm("echo_v2"), tick=("network",))
-    qtbot.waitUntil(lambda: "echo" in row_ids(window), timeout=30_000)
+    # the row shows at once (installing); the record exists once the install is done
+    qtbot.waitUntil(lambda: "echo" in row_ids(window)
+                    and window.model.snapshot("echo").state == "ready", timeout=30_000)
     rec = window.backends[0].manager.record("echo")
     assert rec.grants.network and not rec.grants.dirs  # only what was ticked
 
@@ -172,7 +174,8 @@ def test_promote_and_rollback_change_which_version_answers(
     window.versions.promote.click()  # one click: the canary becomes stable
     qtbot.waitUntil(lambda: manager.status("echo").stable == "1.0.1", timeout=30_000)
     manager.start_canary("echo", echo_variant(tmp_path, "1.0.2", "brokenxxx"), 100)
-    qtbot.waitUntil(window.versions.rollback.isEnabled, timeout=30_000)
+    # (Rollback is enabled already: without a canary it goes back to the previous stable)
+    qtbot.waitUntil(window.versions.promote.isEnabled, timeout=30_000)
     assert try_it(window, qtbot, "y") == "brokenxxx: y"
     window.versions.rollback.click()  # one click: back to the promoted version
     qtbot.waitUntil(lambda: manager.status("echo").canary is None, timeout=30_000)

@@ -1,4 +1,4 @@
-"""A small Python client of the engine API, over the host's Unix socket (standard library).
+"""A small Python client of the engine API, over the host's Unix socket.
 
     from wasmbay.api.client import Client
     with Client.for_running_host() as c:      # or Client("/run/user/1000/wasmbay/wasmbay.sock")
@@ -10,12 +10,18 @@ JSON error's ``kind`` by :func:`error_from_dict`), so code that catches
 ``PluginTimeoutError`` or maps errors to exit codes works the same in and out of process.
 One connection per client, kept alive and guarded by a lock: share a client between
 threads if you like, but calls then take turns; use one client per thread to overlap.
+
+Requests go out as one write of bytes, and answers are parsed by httptools (llhttp, the
+parser uvicorn uses): http.client's per-answer header parsing (the email package) and
+buffered file cost more than the host's own work for a small call. The event stream, a
+long-lived line-oriented answer, is read with http.client.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import threading
 import time
@@ -24,6 +30,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import httptools
 
 from wasmbay.core import errors as E
 from wasmbay.core.contract import ProcessResult
@@ -166,6 +174,88 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+#: What a request target may hold (it goes into the request line as it is).
+_TARGET = re.compile(r"/[!-~]*")
+
+
+class _Answer:
+    """One response, as httptools' callbacks deliver it."""
+
+    __slots__ = ("body", "complete", "keep_alive", "parser")
+
+    def __init__(self) -> None:
+        self.body: list[bytes] = []
+        self.complete = False
+        self.keep_alive = False
+        self.parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+
+    def on_headers_complete(self) -> None:
+        # asked here: once the message is complete, llhttp has reset this to false
+        assert self.parser is not None
+        self.keep_alive = self.parser.should_keep_alive()
+
+    def on_body(self, data: bytes) -> None:
+        self.body.append(data)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class FastConnection:
+    """One kept-alive HTTP/1.1 connection to the host for JSON requests.
+
+    A request is written whole in one ``sendall`` (the head and the body together, so
+    the host wakes once); its answer is parsed by httptools. Raises OSError (the socket,
+    or an answer cut short) or httptools.HttpParserError (an answer that is not HTTP).
+    """
+
+    def __init__(self, socket_path: str | Path, timeout: float | None = None) -> None:
+        self.socket_path = str(socket_path)
+        self.timeout = timeout
+        self.sock: socket.socket | None = None
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self.socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+
+    def request(self, method: str, target: str, body: bytes | None) -> tuple[int, bytes, bool]:
+        """(status, body, keep-alive) of one request on this connection."""
+        if _TARGET.fullmatch(target) is None:
+            raise ValueError(f"not a request target: {target!r}")
+        if self.sock is None:
+            self.connect()
+        sock = self.sock
+        assert sock is not None
+        head = f"{method} {target} HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+        if body is None:  # as http.client: a POST or PUT says its body is empty
+            empty = "Content-Length: 0\r\n" if method in ("POST", "PUT", "PATCH") else ""
+            out = (head + empty + "\r\n").encode("ascii")
+        else:
+            out = (head + "Content-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode("ascii") + body
+        sock.sendall(out)
+        answer = _Answer()
+        parser = answer.parser
+        while not answer.complete:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionResetError("the host closed the connection mid-answer")
+            parser.feed_data(data)
+        answer.parser = None  # no cycle left behind
+        return parser.get_status_code(), b"".join(answer.body), answer.keep_alive
+
+
 def _host_error(socket_path: str, e: BaseException) -> HostUnavailableError:
     return HostUnavailableError(
         f"the Wasmbay host on {socket_path} did not answer: {e}",
@@ -194,7 +284,7 @@ class Client:
         self.socket_path = str(socket_path)
         self.timeout = timeout
         self._lock = threading.Lock()
-        self._conn: UnixHTTPConnection | None = None
+        self._conn: FastConnection | None = None
         self._last_use = 0.0
 
     @classmethod
@@ -213,7 +303,7 @@ class Client:
         does not accept, before anything was sent."""
         with self._lock:
             if self._conn is None:
-                conn = UnixHTTPConnection(self.socket_path, self.timeout)
+                conn = FastConnection(self.socket_path, self.timeout)
                 conn.connect()
                 self._conn, self._last_use = conn, time.monotonic()
 
@@ -237,29 +327,24 @@ class Client:
             if q:
                 path = f"{path}?{urllib.parse.urlencode(q)}"
         payload = None if body is None else json.dumps(body).encode()
-        headers = {"Accept": "application/json"}
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
         with self._lock:
             conn = self._conn
             if conn is not None and time.monotonic() - self._last_use > self.IDLE_REOPEN_S:
                 conn.close()
                 conn = None
             if conn is None:
-                conn = self._conn = UnixHTTPConnection(self.socket_path, self.timeout)
+                conn = self._conn = FastConnection(self.socket_path, self.timeout)
             try:
-                conn.request(method, path, body=payload, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-            except (OSError, http.client.HTTPException) as e:
+                status, data, keep_alive = conn.request(method, path, payload)
+            except (OSError, httptools.HttpParserError) as e:
                 conn.close()
                 self._conn = None
                 raise _host_error(self.socket_path, e) from None
             self._last_use = time.monotonic()
-            if resp.will_close:
+            if not keep_alive:
                 conn.close()
                 self._conn = None
-        return self._answer(resp.status, data)
+        return self._answer(status, data)
 
     def _answer(self, status: int, data: bytes) -> Any:
         try:
