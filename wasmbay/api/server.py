@@ -27,7 +27,6 @@ import logging
 import os
 import secrets
 import socket
-import struct
 import threading
 import weakref
 from collections import OrderedDict
@@ -45,7 +44,20 @@ from wasmbay.core.installing import InstallPreview
 from wasmbay.core.manager import PluginManager
 
 from . import routes as R
-from .lock import MAX_SOCKET_PATH, HostLock, private_folder, socket_path
+from .answers import (
+    HTTP_KINDS,
+    ApiError,
+    dumps,
+    error_body,
+    error_response,
+    json_answer,
+    parse_json,
+    path_text,
+    process_answer,
+    validate,
+)
+from .lanes import IDLE_LANES, RUNNER_OPTIONS, Gate, Lane, bind_unix, peer_uid
+from .lock import HostLock, socket_path
 
 _log = logging.getLogger("wasmbay.api")
 
@@ -61,214 +73,6 @@ HARD_CONNECTION_LIMIT = 2 * MAX_CONNECTIONS
 STREAM_QUEUE = 2000
 PREVIEWS_KEPT = 32
 HEARTBEAT_S = 15.0
-
-
-class ApiError(E.WasmbayError):
-    """A request the API refuses before any manager work (its HTTP status is chosen here)."""
-
-    def __init__(self, status: int, kind: str, message: str, *, hint: str = "",
-                 plugin_id: str | None = None) -> None:
-        self.status = status
-        self.kind = kind
-        super().__init__(message, plugin_id=plugin_id, hint=hint)
-
-
-# --- errors → HTTP ------------------------------------------------------------------------
-
-_CONFLICT_TEXT = ("no canary", "nothing to roll back", "already the stable", "already installed")
-
-
-def status_for(e: E.WasmbayError) -> int:
-    """The HTTP status of a domain error: the most specific class decides."""
-    if isinstance(e, ApiError):
-        return e.status
-    if isinstance(e, E.PermissionEscalationError | E.TrustChangeError):
-        return 409
-    if e.kind == "host-running":
-        return 409
-    if isinstance(e, E.UsageError):
-        if e.message.endswith(("is not installed", "does not exist")):
-            return 404
-        if any(t in e.message for t in _CONFLICT_TEXT):
-            return 409
-        return 400
-    if isinstance(e, E.PluginTimeoutError):
-        return 504
-    if isinstance(e, E.PluginUnavailableError | E.SecretStoreError | E.HostResourceError):
-        return 503
-    if isinstance(e, E.HostFunctionError):
-        return 500
-    if isinstance(e, E.PluginCallError):
-        return 502
-    if isinstance(e, E.PluginLoadError | E.AuthoringError):
-        return 400
-    return 500
-
-
-#: One encoder for every answer (json.dumps with options builds a new one per call).
-_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
-_dumps = _ENCODER.encode
-
-
-def json_answer(data: object, status: int = 200) -> web.Response:
-    """A JSON answer, encoded once into the body (UTF-8, as RFC 8259 has it)."""
-    return web.Response(body=_dumps(data).encode(), status=status,
-                        content_type="application/json")
-
-
-#: The CLI flags domain hints name, as the request fields that do the same here.
-_FLAG_FIELDS = (("--accept-requested", "accept_requested: true"), ("--grant CAP", "grants: [CAP]"),
-                ("--accept-publisher-change", "accept_publisher_change: true"),
-                ("--allow-downgrade", "allow_downgrade: true"))
-
-
-def error_body(e: E.WasmbayError) -> dict[str, Any]:
-    """``e.to_dict()`` unchanged (kind, message and hint as core raised them, so a client
-    rebuilds the same error and the CLI words it the same through the host), plus what an
-    API caller needs to act: the escalation, a trap's backtrace, and ``api_hint`` (the hint
-    with request fields in place of CLI flags) when that wording differs."""
-    d: dict[str, Any] = dict(e.to_dict())
-    if isinstance(e, E.PermissionEscalationError):
-        d["escalation"] = list(e.escalation)
-    if e.trace is not None:
-        d["backtrace"] = e.trace.to_dict()
-    hint = str(d.get("hint") or "")
-    api_hint = hint
-    for flag, field in _FLAG_FIELDS:
-        api_hint = api_hint.replace(flag, field)
-    if api_hint != hint:
-        d["api_hint"] = api_hint
-    return d
-
-
-def error_response(e: E.WasmbayError, status: int | None = None) -> web.Response:
-    return json_answer({"error": error_body(e)}, status=status or status_for(e))
-
-
-_HTTP_KINDS = {404: ("not-found", "check the path: the API lives under /v1/ "
-                                  "(GET /v1/openapi.json lists it)"),
-               405: ("method-not-allowed", "see GET /v1/openapi.json for the methods"),
-               413: ("too-large", f"send at most {R.MAX_BODY_BYTES} bytes")}
-
-
-# --- request bodies -------------------------------------------------------------------------
-
-
-def _resolve(schema: R.Schema) -> R.Schema:
-    ref = schema.get("$ref")
-    if ref:
-        return R.SCHEMAS[ref.rsplit("/", 1)[1]]
-    return schema
-
-
-_TYPES: dict[str, Callable[[object], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "null": lambda v: v is None,
-}
-
-
-def validate(value: object, schema: R.Schema, where: str = "body") -> None:
-    """Check ``value`` against the subset of JSON Schema the route table uses.
-
-    Raises ApiError 422 naming the field, so a client learns which field is wrong.
-    """
-    schema = _resolve(schema)
-
-    def bad(msg: str) -> ApiError:
-        return ApiError(422, "invalid-request", f"{where}: {msg}",
-                        hint="see the request schema in GET /v1/openapi.json")
-
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else list(types)
-        if not any(_TYPES[t](value) for t in names):
-            raise bad(f"must be {' or '.join(names)}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise bad(f"must be one of {', '.join(map(str, schema['enum']))}")
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise bad("is not valid Unicode text (a lone surrogate)") from None
-        if len(value) < schema.get("minLength", 0):
-            raise bad("must not be empty")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            raise bad(f"must be at most {schema['maxLength']} characters")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            raise bad(f"must be at least {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise bad(f"must be at most {schema['maximum']}")
-        if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
-            raise bad(f"must be below {schema['exclusiveMaximum']}")
-    if isinstance(value, list):
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise bad(f"must have at most {schema['maxItems']} items")
-        items = schema.get("items")
-        if items is not None:
-            for i, item in enumerate(value):
-                validate(item, items, f"{where}[{i}]")
-    if "oneOf" in schema:
-        matches = 0
-        for option in schema["oneOf"]:
-            try:
-                validate(value, option, where)
-                matches += 1
-            except ApiError:
-                pass
-        if matches != 1:
-            raise bad(schema.get("description") or "matches none (or several) of its forms")
-    if isinstance(value, dict):
-        props: dict[str, R.Schema] = schema.get("properties", {})
-        for name in schema.get("required", ()):
-            if name not in value:
-                raise bad(f"'{name}' is required")
-        extra = schema.get("additionalProperties", True)
-        for name, item in value.items():
-            if name in props:
-                validate(item, props[name], f"{where}.{name}")
-            elif extra is False:
-                raise bad(f"unknown field '{name}'")
-            elif isinstance(extra, dict):
-                validate(item, extra, f"{where}.{name}")
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _number(text: str) -> float | int:
-    """JSON has one number type: 5.0 is the integer 5 (as JSON Schema says); no infinity."""
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text} is out of range")
-    return int(value) if value.is_integer() and abs(value) < 2**53 else value
-
-
-def parse_json(raw: bytes) -> object:
-    try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_number)
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
-        raise ApiError(400, "malformed-json", f"the body is not valid JSON: {e}",
-                       hint="send a UTF-8 JSON object") from None
-
-
-def _path_text(value: str, field: str) -> Path:
-    if "\x00" in value:
-        raise ApiError(400, "invalid-request", f"'{field}' contains a NUL character",
-                       hint="send a path on the host's filesystem")
-    return Path(value).expanduser()
-
-
-def process_answer(result: ProcessResult) -> dict[str, Any]:
-    d = result.to_dict()
-    d["error_message"] = d.pop("error")
-    return d
 
 
 # --- the event stream -----------------------------------------------------------------------
@@ -319,210 +123,8 @@ class _Stream:
         self.queue.put_nowait(None)
 
 
-# --- connections ------------------------------------------------------------------------------
-
-
-def peer_uid(sock: socket.socket) -> int | None:
-    if sock.family != socket.AF_UNIX:
-        return None
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
-
-
-class _Gate(asyncio.Protocol):
-    """Hands a connection past the cap to the acceptor's aiohttp protocol, marked busy
-    (the middleware answers its request 503 ``busy`` and closes it)."""
-
-    def __init__(self, server: ApiServer, protocol_factory: Callable[[], asyncio.Protocol]) -> None:
-        self.server = server
-        self.factory = protocol_factory
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        proto = self.factory()
-        transport.set_protocol(proto)
-        proto.connection_made(transport)
-        self.server._busy.add(transport)
-
-
-class _Watched(asyncio.Protocol):
-    """aiohttp's protocol for one connection, telling its lane when the connection ends."""
-
-    def __init__(self, inner: asyncio.Protocol, ended: asyncio.Future[None]) -> None:
-        self.inner = inner
-        self.ended = ended
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.inner.connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:
-        self.inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self.inner.eof_received()
-
-    def pause_writing(self) -> None:
-        self.inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.inner.resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        try:
-            self.inner.connection_lost(exc)
-        finally:
-            if not self.ended.done():
-                self.ended.set_result(None)
-
-
-class _Lane:
-    """Serves one connection at a time on a thread and event loop of its own.
-
-    Its requests, plugin calls included, run on that loop: a call is not handed to a pool
-    and back (two thread wake-ups, most of what the socket cost), and a slow call holds
-    only the connection waiting for its answer, never the acceptor or another connection.
-    A lane whose connection closed (and whose last request finished) serves the next one.
-    """
-
-    def __init__(self, api: ApiServer, first: socket.socket) -> None:
-        self.api = api
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._first: socket.socket | None = first
-        self._inbox: asyncio.Queue[socket.socket | None] | None = None
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self.thread = threading.Thread(target=self._thread_main, name="wasmbay-api-lane",
-                                       daemon=True)
-        self.thread.start()
-
-    # --- from other threads -------------------------------------------------------------
-
-    def serve(self, sock: socket.socket) -> None:
-        """The next connection (the acceptor's thread, on an idle lane only)."""
-        self._call(lambda inbox: inbox.put_nowait(sock), orelse=sock.close)
-
-    def stop(self) -> None:
-        """Finish (or drop, after aiohttp's shutdown timeout) what it serves, then end."""
-        def stop(inbox: asyncio.Queue[socket.socket | None]) -> None:
-            assert self._stopping is not None
-            self._stopping.set()
-            inbox.put_nowait(None)
-
-        self._call(stop)
-
-    def _call(self, fn: Callable[[asyncio.Queue[socket.socket | None]], None],
-              orelse: Callable[[], None] | None = None) -> None:
-        self._ready.wait()
-        loop, inbox = self.loop, self._inbox
-        try:
-            if loop is None or inbox is None:
-                raise RuntimeError("the lane has ended")
-            loop.call_soon_threadsafe(fn, inbox)
-        except RuntimeError:  # its loop closed
-            if orelse is not None:
-                orelse()
-
-    # --- on its own thread --------------------------------------------------------------
-
-    def _thread_main(self) -> None:
-        loop: asyncio.AbstractEventLoop | None = None
-        try:
-            loop = asyncio.new_event_loop()
-            loop.run_until_complete(self._main())
-        except BaseException:
-            _log.exception("an API connection thread stopped unexpectedly")
-        finally:
-            self._ready.set()
-            if loop is not None:
-                with contextlib.suppress(Exception):
-                    loop.run_until_complete(loop.shutdown_asyncgens())  # runs late hand-ins
-                self.loop = None
-                loop.close()
-            if self._first is not None:
-                self._first.close()
-            while self._inbox is not None and not self._inbox.empty():
-                if (late := self._inbox.get_nowait()) is not None:
-                    late.close()  # handed in as it ended: closed, never left hanging
-            self.api._notify(self.api._lane_ended, self)
-
-    async def _main(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._inbox = asyncio.Queue()
-        self._stopping = asyncio.Event()
-        runner = web.AppRunner(self.api._make_app(), **RUNNER_OPTIONS)
-        try:
-            await runner.setup()
-            self.loop = loop
-            self._ready.set()
-            sock, self._first = self._first, None
-            while sock is not None:
-                await self._one(runner, sock)  # the transport owns (and closes) it
-                if self._stopping.is_set():
-                    break
-                self.api._notify(self.api._lane_free, self)
-                sock = await self._inbox.get()
-                if sock is not None and self._stopping.is_set():
-                    sock.close()  # handed over as the host stopped
-                    break
-        finally:
-            for stream in list(self.api._streams):
-                if stream.loop is loop:
-                    stream.close()
-            await runner.cleanup()
-
-    async def _one(self, runner: web.AppRunner, sock: socket.socket) -> None:
-        """Serve ``sock`` until it closes and its last request has finished."""
-        loop = asyncio.get_running_loop()
-        server = runner.server
-        assert server is not None and self._stopping is not None
-        ended: asyncio.Future[None] = loop.create_future()
-        try:
-            await loop.connect_accepted_socket(lambda: _Watched(server(), ended), sock)
-        except OSError:
-            sock.close()
-            return
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait((ended, stopping), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-        delay = 0.002
-        while server.connections and not self._stopping.is_set():
-            await asyncio.sleep(delay)  # a request still finishing (a stream's last write)
-            delay = min(2 * delay, 0.1)
-
-
-def bind_unix(path: Path) -> socket.socket:
-    """Bind ``path`` (0600) in its private folder; the caller holds the host lock."""
-    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
-        raise E.UsageError(f"the socket path {path} is longer than {MAX_SOCKET_PATH} bytes",
-                           hint="set WASMBAY_HOME (or XDG_RUNTIME_DIR) to a shorter folder")
-    private_folder(path.parent)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a crashed host's: we hold the lock, so no live host uses it
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        old = os.umask(0o177)
-        try:
-            sock.bind(str(path))
-        finally:
-            os.umask(old)
-        os.chmod(path, 0o600)
-        sock.listen(128)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 # --- the server -------------------------------------------------------------------------------
 
-#: aiohttp's connection settings, the same on every loop.
-RUNNER_OPTIONS: dict[str, Any] = {"access_log": None, "handle_signals": False,
-                                  "keepalive_timeout": 30.0, "shutdown_timeout": 5.0}
-#: Lanes kept waiting for a connection once theirs closed (a new one starts a lane).
-IDLE_LANES = 8
 
 
 class ApiServer:
@@ -551,8 +153,8 @@ class ApiServer:
         self._failure: BaseException | None = None
         self._busy: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._busy_tasks: set[asyncio.Task[None]] = set()
-        self._lanes: set[_Lane] = set()  # every lane (the acceptor's thread only)
-        self._idle: list[_Lane] = []  # lanes waiting for a connection
+        self._lanes: set[Lane] = set()  # every lane (the acceptor's thread only)
+        self._idle: list[Lane] = []  # lanes waiting for a connection
         self._serving = 0  # connections lanes serve now
         self._streams: set[_Stream] = set()
         self._previews: OrderedDict[str, InstallPreview] = OrderedDict()
@@ -699,7 +301,7 @@ class ApiServer:
                     self._idle.pop().serve(conn)
                     continue
                 try:
-                    self._lanes.add(_Lane(self, conn))
+                    self._lanes.add(Lane(self, conn))
                 except RuntimeError as e:  # no thread to be had: refused, the host stays up
                     _log.warning("could not serve a connection: %s", e)
                     self._serving -= 1
@@ -709,7 +311,7 @@ class ApiServer:
                            factory: Callable[[], asyncio.Protocol]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            await loop.connect_accepted_socket(lambda: _Gate(self, factory), conn)
+            await loop.connect_accepted_socket(lambda: Gate(self, factory), conn)
         except OSError:
             conn.close()
 
@@ -735,14 +337,14 @@ class ApiServer:
             return "busy"
         return "ok"
 
-    def _notify(self, fn: Callable[[_Lane], None], lane: _Lane) -> None:
+    def _notify(self, fn: Callable[[Lane], None], lane: Lane) -> None:
         """From a lane's thread: ``fn(lane)`` on the acceptor's (gone if it stopped)."""
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # the acceptor's loop has closed
                 loop.call_soon_threadsafe(fn, lane)
 
-    def _lane_free(self, lane: _Lane) -> None:
+    def _lane_free(self, lane: Lane) -> None:
         self._serving -= 1
         if lane not in self._lanes:
             return
@@ -752,7 +354,7 @@ class ApiServer:
             self._lanes.discard(lane)
             lane.stop()
 
-    def _lane_ended(self, lane: _Lane) -> None:
+    def _lane_ended(self, lane: Lane) -> None:
         if lane in self._idle:
             self._idle.remove(lane)
         elif lane in self._lanes:
@@ -775,7 +377,7 @@ class ApiServer:
         except web.HTTPException as http:
             if http.status < 400:
                 raise
-            kind, hint = _HTTP_KINDS.get(http.status, ("http", ""))
+            kind, hint = HTTP_KINDS.get(http.status, ("http", ""))
             response = error_response(ApiError(http.status, kind, http.reason, hint=hint))
             if "Allow" in http.headers:  # 405 names the methods there are (RFC 9110)
                 response.headers["Allow"] = http.headers["Allow"]
@@ -836,7 +438,7 @@ class ApiServer:
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a (blocking) manager call right here, on this connection's own lane.
 
-        Only the connection waiting for the answer waits (see :class:`_Lane`): no hand-off
+        Only the connection waiting for the answer waits (see :class:`Lane`): no hand-off
         to a pool thread and back, which cost two thread wake-ups per request.
         """
         return fn(*args, **kwargs)
@@ -931,7 +533,7 @@ class ApiServer:
                               body: dict[str, Any]) -> web.StreamResponse:
         pid = request.match_info["plugin_id"]
         version = await self._run(
-            self.manager.start_canary, pid, _path_text(body["path"], "path"), body["percent"],
+            self.manager.start_canary, pid, path_text(body["path"], "path"), body["percent"],
             grants=tuple(body.get("grants", ())),
             accept_requested=body.get("accept_requested", False),
             accept_publisher_change=body.get("accept_publisher_change", False),
@@ -961,7 +563,7 @@ class ApiServer:
         return await self._plugin(pid)
 
     async def op_preview(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        preview = await self._run(self.manager.preview, _path_text(body["path"], "path"),
+        preview = await self._run(self.manager.preview, path_text(body["path"], "path"),
                                   body.get("plugin_id"))
         token = secrets.token_urlsafe(16)
         with self._previews_lock:
@@ -981,7 +583,7 @@ class ApiServer:
                                hint="POST /v1/install/preview again")
             source = found
         else:
-            source = _path_text(body["path"], "path")
+            source = path_text(body["path"], "path")
         status = await self._run(
             self.manager.install, source, grants=tuple(body.get("grants", ())),
             accept_requested=body.get("accept_requested", False),
@@ -1015,7 +617,7 @@ class ApiServer:
                     await response.write(
                         f"event: dropped\ndata: {json.dumps({'dropped': lost})}\n\n".encode())
                 serial += 1
-                data = _dumps(event.to_dict())
+                data = dumps(event.to_dict())
                 await response.write(
                     f"event: {event_kind(event)}\nid: {serial}\ndata: {data}\n\n".encode())
         except (ConnectionResetError, ConnectionError):
