@@ -290,23 +290,29 @@ class Installer:
     def start_canary(self, plugin_id: str, source: Path | str | InstallPreview, percent: int, *,
                      grants: Sequence[str] = (), accept_requested: bool = False,
                      accept_publisher_change: bool = False,
-                     allow_downgrade: bool = False) -> str:
+                     allow_downgrade: bool = False, cancel: CancelToken | None = None) -> str:
         """Store a version beside the stable one and route ``percent`` of calls to it.
 
         ``grants`` are what the user approved of the canary's new requests (the plugin
-        keeps them, as an update install would)."""
+        keeps them, as an update install would). ``cancel`` is honoured until the version
+        is written, as for :meth:`install`: a cancelled start has stored nothing."""
         if not 0 <= percent <= 100:
             raise E.UsageError("the canary percentage must be 0 to 100", plugin_id=plugin_id,
                                hint="e.g. --percent 10")
         self.records.require(plugin_id)
-        cand = self._candidate(source, plugin_id)
-        with self.versions.changing(plugin_id):
+        progress = self.reporter(plugin_id, "canary", cancel)
+        cand = self._candidate(source, plugin_id, progress)
+        with self.versions.changing(plugin_id):  # may wait for another change to finish
             existing = self.records.require(plugin_id)
+            preview = self.compare(cand)
+            self._checkpoint(progress, cand)  # the last point of return: _admit writes
             rec, version = self._admit(
-                self.compare(cand), existing, grants, what=f"canary {cand.metadata.version}",
+                preview, existing, grants, what=f"canary {cand.metadata.version}",
                 accept_requested=accept_requested,
                 accept_publisher_change=accept_publisher_change, allow_downgrade=allow_downgrade)
-            return self.canary.start(rec, version, percent, ready=cand.loaded)
+            started = self.canary.start(rec, version, percent, ready=cand.loaded)
+            progress.report(READY, 1.0, check=False)
+            return started
 
     def _admit(self, preview: InstallPreview, existing: PluginRecord | None,
                grants: Sequence[str], *, what: str, accept_requested: bool,

@@ -320,12 +320,13 @@ class PluginManager:
     def start_canary(self, plugin_id: str, path: Path | str | InstallPreview, percent: int, *,
                      grants: Sequence[str] = (), accept_requested: bool = False,
                      accept_publisher_change: bool = False,
-                     allow_downgrade: bool = False) -> str:
+                     allow_downgrade: bool = False, cancel: CancelToken | None = None) -> str:
         """Add a version (a file or its preview) beside the stable one and route
-        ``percent`` of calls to it; ``grants`` as for :meth:`install`."""
+        ``percent`` of calls to it; ``grants`` and ``cancel`` as for :meth:`install`."""
         return self._installer.start_canary(
             plugin_id, path, percent, grants=grants, accept_requested=accept_requested,
-            accept_publisher_change=accept_publisher_change, allow_downgrade=allow_downgrade)
+            accept_publisher_change=accept_publisher_change, allow_downgrade=allow_downgrade,
+            cancel=cancel)
 
     def set_canary_percent(self, plugin_id: str, percent: int) -> None:
         self._canary.set_percent(plugin_id, percent)

@@ -24,6 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QByteArray,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -233,10 +234,11 @@ class LogModel(QAbstractListModel):
             return rec
         return None
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = super().roleNames()
-        names.update({LevelRole: b"level", PluginRole: b"plugin", SourceRole: b"source",
-                      MessageRole: b"message", TimeRole: b"time", RecordRole: b"record"})
+        names.update({role: QByteArray(name) for role, name in (
+            (LevelRole, b"level"), (PluginRole, b"plugin"), (SourceRole, b"source"),
+            (MessageRole, b"message"), (TimeRole, b"time"), (RecordRole, b"record"))})
         return names
 
 

@@ -2,16 +2,17 @@
 
 The window holds no plugin logic. It turns user actions into typed :class:`Backend`
 calls through ``engine.run`` and shows the snapshots, events and failures that come back.
+It is where the parts meet; each concern lives in its own module: the install and
+consent sequence (installflow), promote/rollback with Undo (rollouts), the menu bar and
+which actions apply (menus), the Tab walk and pane shortcuts (navigation), columns by
+priority (columns) and the fix buttons' targets (fixes).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
@@ -44,13 +45,13 @@ from wasmbay.core.errors import Fix
 from wasmbay.core.events import Event, LogLevel, LogRecord
 from wasmbay.core.manager_events import CanaryRolledBack, PluginFailed, Progress
 from wasmbay.core.paths import AppDirs
-from wasmbay.core.progress import CancelToken
 from wasmbay.core.untrusted import escape, shown
 
 from . import dialogs, fixes
 from .backend import Backend
 from .columns import ColumnFitter
 from .engine import Engine, Pending
+from .installflow import InstallFlow
 from .logmodel import LogModel
 from .menus import Menus
 from .navigation import Navigator, let_tab_leave_text_boxes
@@ -78,16 +79,22 @@ class MainWindow(QMainWindow):
     #: A failure was shown to the user.
     failureShown = Signal(object)
 
+    # made in __init__ and _make_actions; declared for the helpers that use them (menus)
+    tabs: QTabWidget
+    tryit: TryItPane
+    navigator: Navigator
+    act_samples: QAction
+    act_canary: QAction
+    act_find: QAction
+
     def __init__(self, engine: Engine, *, offer_samples: bool = True,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
         self.dirs = AppDirs.default()
-        self._offer_samples = offer_samples
         self._selected: str | None = None
         self._pending_select: str | None = None
         self._first_snapshots = True
-        self.consent: ConsentDialog | None = None
         self.last_failure: Failure | None = None
         self._states: dict[str, str] = {}
         self.setWindowTitle("Wasmbay")
@@ -176,6 +183,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.operations)
         self.drop_highlight = DropHighlight(self)
         self.rollouts = Rollouts(engine, self.say, self.undo, self.model.snapshot, self)
+        self.installs = InstallFlow(self, offer_samples=offer_samples)
 
         self.navigator = Navigator(
             self, self.tabs, lambda: (self.search, self.plugins_area, self.tabs.tabBar(),
@@ -249,7 +257,7 @@ class MainWindow(QMainWindow):
         self._forward(self.permissions.grantsRequested, lambda b: b.set_grants)
         self._forward(self.config.setRequested, lambda b: b.set_config)
         self._forward(self.config.removeRequested, lambda b: b.remove_config)
-        self.versions.canaryRequested.connect(self.canary_file)
+        self.versions.canaryRequested.connect(self.installs.canary_file)
         self._forward(self.versions.percentRequested, lambda b: b.set_canary_percent,
                       announce=False)
         self.versions.promoteRequested.connect(self.rollouts.promote)  # with Undo
@@ -258,6 +266,7 @@ class MainWindow(QMainWindow):
                       announce=False)
         self.tryit.callRequested.connect(e.call)
         self.details.fixRequested.connect(self.apply_fix)
+        self.tryit.fixRequested.connect(self.apply_fix)
         self.empty.installRequested.connect(self.install_dialog)
         self.empty.samplesRequested.connect(self.install_samples)
 
@@ -362,7 +371,7 @@ class MainWindow(QMainWindow):
         if self._first_snapshots:
             self._first_snapshots = False
             if not snapshots:
-                self.maybe_offer_samples()
+                self.installs.maybe_offer_samples()
 
     def _show_empty_state(self, empty: bool) -> None:
         focus = self.focusWidget()
@@ -421,85 +430,31 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    # --- install ------------------------------------------------------------------------
+    # --- getting plugins in (gui.installflow) --------------------------------------------
+
+    @property
+    def consent(self) -> ConsentDialog | None:
+        """The consent dialog open now, if any."""
+        return self.installs.consent
 
     def install_dialog(self) -> None:
-        for path in dialogs.choose_plugin_files(self):
-            self.install_file(path)
+        self.installs.install_dialog()
 
     def install_file(self, path: str) -> None:
-        """Ask the engine what the file is; the consent dialog follows. Cancellable."""
-        name = Path(path).name
-        self.undo.withdraw()
-        self.say(f"Reading {name}…")
-        pending = self.engine.run(lambda b: b.preview, path, None, CancelToken())
-        self.operations.track(pending, f"Reading {name}", subjects=(path, str(Path(path))),
-                              on_done=self.show_consent, on_failed=self.warn,
-                              on_cancelled=lambda _: self.say(f"Cancelled: {name} was not "
-                                                              "installed."))
+        """Preview ``path``; the consent dialog and the install follow (cancellable)."""
+        self.installs.install_file(path)
 
     def show_consent(self, offer: InstallOffer,
                      canary_percent: int | None = None) -> ConsentDialog:
-        """Ask before installing ``offer`` or, with ``canary_percent``, starting it as a
-        canary: the same permission diff and trust confirmations either way."""
-        action = None if canary_percent is None else "Start canary"
-        dialog = ConsentDialog(offer, self.dirs.data / "sandbox", self, action=action)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        if canary_percent is None:
-            dialog.accepted.connect(lambda: self._consented(dialog))
-        else:
-            dialog.accepted.connect(lambda: self._canary_consented(dialog, canary_percent))
-        what = f"{offer.name or offer.plugin_id} {offer.version}"
-        self.say(f"Waiting for your answer about {what}…")
-        dialog.rejected.connect(lambda: self.say(f"Not installed: {what}."
-                                                 if canary_percent is None
-                                                 else f"No canary started: {what}."))
-        dialog.finished.connect(lambda _: setattr(self, "consent", None))
-        self.consent = dialog
-        dialog.open()
-        self.consentShown.emit(dialog)
-        return dialog
+        return self.installs.show_consent(offer, canary_percent)
 
-    def _consented(self, dialog: ConsentDialog) -> None:
-        offer = dialog.preview
-        self.say(f"Installing {offer.name}…")
-        pending = self.engine.run(lambda b: b.install, offer, dialog.granted(),
-                                  dialog.accepts_publisher_change(),
-                                  dialog.allows_downgrade(), CancelToken())
-        self.operations.track(
-            pending, f"Installing {offer.name or offer.plugin_id}",
-            subjects=(offer.plugin_id, offer.path), on_done=self._installed,
-            on_failed=self.warn, drop_late_result=False,
-            on_cancelled=lambda _: self.say(f"Cancelled: {offer.name or offer.plugin_id} "
-                                            "was not installed."))
+    def install_samples(self) -> None:
+        self.installs.install_samples()
 
-    def _installed(self, plugin_id: str) -> None:
-        self.say(f"Installed {plugin_id}.")
+    def select_when_listed(self, plugin_id: str) -> None:
+        """Select ``plugin_id`` now, or as soon as a snapshot lists it."""
         self._pending_select = plugin_id
         self.select(plugin_id)
-
-    def canary_file(self, plugin_id: str, path: str, percent: int) -> None:
-        """Read ``path`` as a new version of ``plugin_id``; the consent dialog follows."""
-        name = Path(path).name
-        self.undo.withdraw()
-        self.say(f"Reading {name}…")
-        pending = self.engine.run(lambda b: b.preview, path, plugin_id, CancelToken())
-        self.operations.track(
-            pending, f"Reading {name}", subjects=(path, str(Path(path))),
-            on_done=lambda offer: self.show_consent(offer, percent), on_failed=self.warn,
-            on_cancelled=lambda _: self.say(f"Cancelled: no canary started from {name}."))
-
-    def _canary_consented(self, dialog: ConsentDialog, percent: int) -> None:
-        offer = dialog.preview
-        self.say(f"Starting {offer.name} {offer.version} as a canary…")
-        pending = self.engine.run(lambda b: b.start_canary, offer, dialog.granted(), percent,
-                                  dialog.accepts_publisher_change(), dialog.allows_downgrade())
-        self.operations.track(
-            pending, f"Starting canary {offer.version}", subjects=(offer.plugin_id,),
-            cannot_cancel="A canary start cannot be cancelled: the engine cannot stop it "
-            "part-way yet. Roll it back once it runs.",
-            on_done=lambda version: self.say(f"{offer.plugin_id}: canary {version} gets "
-                                             f"{percent}% of calls."), on_failed=self.warn)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
@@ -522,64 +477,6 @@ class MainWindow(QMainWindow):
             self.install_file(path)
         if plugins:
             event.acceptProposedAction()
-
-    # --- samples on first start ---------------------------------------------------------
-
-    def _marker(self) -> Path:
-        return self.dirs.config / "gui.json"
-
-    def _gui_state(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self._marker().read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-    def maybe_offer_samples(self) -> None:
-        """On the very first start, offer the bundled samples (once).
-
-        ``WASMBAY_FIRST_START=install`` accepts the offer without asking, ``skip`` never
-        makes it.
-        """
-        choice = os.environ.get("WASMBAY_FIRST_START", "ask")  # ask | install | skip
-        if (not self._offer_samples or choice == "skip"
-                or self._gui_state().get("samples_offered")):
-            return
-        state = self._gui_state()
-        state["samples_offered"] = True
-        try:
-            self.dirs.config.mkdir(parents=True, exist_ok=True)
-            self._marker().write_text(json.dumps(state), encoding="utf-8")
-        except OSError:
-            _log.warning("could not remember that the samples were offered")
-        if choice == "install":  # unattended installs (kiosks, CI smoke tests)
-            self.install_samples()
-            return
-        box = QMessageBox(QMessageBox.Icon.Question, "Welcome to Wasmbay",
-                          "Install the bundled sample plugins? They are compiled in the "
-                          "background and get only the folders they ask for, inside "
-                          "Wasmbay's own data folder.",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                          self)
-        box.setObjectName("samplesOffer")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.accepted.connect(self.install_samples)
-        self.samples_offer = box
-        box.open()
-
-    def install_samples(self) -> None:
-        """Install the bundled samples (File menu, empty state, first start). Cancellable
-        between samples and stages; the samples installed before a cancel stay."""
-        self.say("Compiling the sample plugins…")
-        pending = self.engine.run(lambda b: b.install_samples, cancel=CancelToken())
-        self.operations.track(
-            pending, "Installing the sample plugins", on_done=self._samples_installed,
-            on_failed=self.warn, drop_late_result=False,
-            on_cancelled=lambda _: self.say("Cancelled the sample install; the samples "
-                                            "already installed stay."))
-
-    def _samples_installed(self, plugin_ids: list[str]) -> None:
-        self.say(f"Installed the sample plugins: {', '.join(plugin_ids) or 'nothing'}.")
 
     # --- selected-plugin actions --------------------------------------------------------
 

@@ -347,13 +347,14 @@ class ManagerBackend:
 
     def start_canary(self, offer: InstallOffer, capabilities: list[str], percent: int,
                      accept_publisher_change: bool = False,
-                     allow_downgrade: bool = False) -> str:
+                     allow_downgrade: bool = False, cancel: CancelToken | None = None) -> str:
         """Start exactly the file the user consented to as a canary, as :meth:`install`."""
         preview = _checked(offer)
         return self.manager.start_canary(
             preview.plugin_id, preview, percent,
             grants=self._granted(preview.plugin_id, capabilities),
-            accept_publisher_change=accept_publisher_change, allow_downgrade=allow_downgrade)
+            accept_publisher_change=accept_publisher_change, allow_downgrade=allow_downgrade,
+            cancel=cancel)
 
     def set_canary_percent(self, plugin_id: str, percent: int) -> None:
         self.manager.set_canary_percent(plugin_id, percent)

@@ -77,8 +77,8 @@ def stylesheet(dark: bool) -> str:
 
 def set_theme(app: QApplication, dark: bool) -> None:
     """Apply one theme's stylesheet and re-tint the icons that follow it."""
+    app._wasmbay_dark = dark  # type: ignore[attr-defined]  # first: StyleChange re-tints
     app.setStyleSheet(stylesheet(dark))
-    app._wasmbay_dark = dark  # type: ignore[attr-defined]
     for widget in app.topLevelWidgets():
         retint = getattr(widget, "_wasmbay_retint", None)
         if callable(retint):

@@ -63,6 +63,7 @@ from wasmbay.core.events import LogLevel
 
 from .. import dialogs
 from ..logmodel import LogFilterProxy, LogModel, format_export
+from ..resources import action_icon
 
 ALL_PLUGINS = "All plugins"
 
@@ -71,6 +72,8 @@ H_MARGIN = 4
 V_MARGIN = 1
 #: The widest counter the label must hold without the toolbar moving.
 _WIDEST_COUNT = "20,000 of 20,000 lines"
+#: The same without its unit, while the bar is short of room (the tooltip says "lines").
+_WIDEST_SHORT_COUNT = "20,000 of 20,000"
 
 
 def _wrapped(text: str, font: QFont, width: int, line_height: int) -> QTextLayout:
@@ -253,6 +256,32 @@ def _button(text: str) -> QToolButton:
     return button
 
 
+#: Room the search field keeps, beyond its minimum, before the buttons give up their words.
+SEARCH_ROOM = 60
+
+
+class BarButton(QToolButton):
+    """A log-bar action: its words beside an icon where the bar has room, the icon alone
+    (words in the tooltip and accessible name) where it has not. Its minimum is always
+    the icon alone, so the bar, and the window, fit 800 px."""
+
+    def __init__(self, text: str, icon_name: str) -> None:
+        super().__init__()
+        self.icon_name = icon_name
+        self.setText(text)
+        self.setAccessibleName(text.rstrip("…"))
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # tool buttons take no Tab focus
+        self.setIconSize(QSize(16, 16))
+        # a tool button is Fixed (its minimum is its words): Preferred lets the layout
+        # give it only its icon's width
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.iconSize().width() + 14), hint.height())
+
+
 class LogsPane(QWidget):
     exported = Signal(str)
 
@@ -267,7 +296,12 @@ class LogsPane(QWidget):
         self.plugin = QComboBox()
         self.plugin.setAccessibleName("Plugin")
         self.plugin.addItem(ALL_PLUGINS, None)
-        self.plugin.setMinimumContentsLength(10)
+        # wide enough for a typical id ("image-processor") and never resized by the
+        # names it lists (the bar must not move); the whole name is in the tooltip
+        self.plugin.setMinimumContentsLength(12)
+        self.plugin.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.plugin.currentTextChanged.connect(self.plugin.setToolTip)
         self.level = QComboBox()
         self.level.setAccessibleName("Lowest level")
         for level in LogLevel:
@@ -285,17 +319,22 @@ class LogsPane(QWidget):
         self.follow = QCheckBox("Follow")
         self.follow.setToolTip("Keep the newest line in view")
         self.follow.setChecked(True)
-        self.copy = _button("Copy")
+        self.copy = BarButton("Copy", "copy")
         self.copy.setToolTip("Copy the selected lines, or all shown lines")
-        self.export = _button("Export…")
+        self.export = BarButton("Export…", "export")
         self.export.setToolTip("Save the shown lines, each with its date and time")
-        self.clear = _button("Clear")
+        self.clear = BarButton("Clear", "clear")
+        self.clear.setToolTip("Forget the lines shown so far (the log files keep them)")
+        self.bar_buttons = (self.copy, self.export, self.clear)
+        self._tint()
         self.count = QLabel()
         self.count.setTextFormat(Qt.TextFormat.PlainText)
         self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._fix_widths()
 
-        bar = QHBoxLayout()
+        bar = self._bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 6, 0)  # the counter does not touch the window's edge
+        bar.setSpacing(4)
         for w in (self.plugin, self.level, self.search, self.pause, self.follow, self.copy,
                   self.export, self.clear, self.count):
             bar.addWidget(w, 1 if w is self.search else 0)
@@ -309,10 +348,10 @@ class LogsPane(QWidget):
         lay.addLayout(bar)
         lay.addWidget(self.view, 1)
         prev: QWidget = self.plugin
-        for w in (self.level, self.search, self.pause, self.follow, self.copy, self.export,
-                  self.clear, self.view):
-            QWidget.setTabOrder(prev, w)
-            prev = w
+        for nxt in (self.level, self.search, self.pause, self.follow, self.copy, self.export,
+                    self.clear, self.view):
+            QWidget.setTabOrder(prev, nxt)
+            prev = nxt
 
         self.plugin.currentIndexChanged.connect(
             lambda _: self._refilter(self.proxy.set_plugin, self.plugin.currentData()))
@@ -347,8 +386,47 @@ class LogsPane(QWidget):
             widths.append(self.pause.sizeHint().width())
         self.pause.setFixedWidth(max(widths))
         fm = self.count.fontMetrics()
-        self.count.setMinimumWidth(fm.horizontalAdvance(_WIDEST_COUNT) + 8)
+        self._count_widths = (fm.horizontalAdvance(_WIDEST_SHORT_COUNT) + 8,
+                              fm.horizontalAdvance(_WIDEST_COUNT) + 8)
+        self.count.setMinimumWidth(self._count_widths[1])
         self.count.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
+        #: How much wider the action buttons are with their words than without.
+        self._words_width = sum(b.sizeHint().width() - b.minimumSizeHint().width()
+                                for b in self.bar_buttons)
+
+    # --- the bar in a narrow window -------------------------------------------------------
+
+    def _tint(self) -> None:
+        for button in self.bar_buttons:
+            button.setIcon(action_icon(button.icon_name))
+
+    def compact(self) -> bool:
+        """True while the action buttons show only their icons."""
+        return self.copy.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonIconOnly
+
+    def _fit_bar(self) -> None:
+        """Words on the buttons and the counter's unit when the bar has room for them and
+        a usable search field; else icons and "N of M" (the same room either way)."""
+        short, full = self._count_widths
+        extra = self._words_width + (full - short if self.compact() else 0)
+        compact = self.width() < self._bar.minimumSize().width() + extra + SEARCH_ROOM
+        if compact == self.compact():
+            return
+        style = (Qt.ToolButtonStyle.ToolButtonIconOnly if compact
+                 else Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for button in self.bar_buttons:
+            button.setToolButtonStyle(style)
+        self.count.setMinimumWidth(short if compact else full)
+        self._update_count()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_bar()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.StyleChange:  # a theme change: icons re-tinted
+            self._tint()
 
     # --- keyboard -----------------------------------------------------------------------
 
@@ -426,11 +504,13 @@ class LogsPane(QWidget):
     def _update_count(self, *_: Any) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         unit = "line" if total == 1 else "lines"
-        text = f"{total:,} {unit}" if shown == total else f"{shown:,} of {total:,} {unit}"
-        self.count.setText(text)
+        text = f"{total:,}" if shown == total else f"{shown:,} of {total:,}"
+        self.count.setText(text if self.compact() else f"{text} {unit}")
         waiting = len(self.model.buffer)
-        self.count.setToolTip(f"{waiting:,} new lines wait until Resume"
-                              if self.model.paused and waiting else "")
+        tips = [f"{text} {unit} shown"] if self.compact() else []
+        if self.model.paused and waiting:
+            tips.append(f"{waiting:,} new lines wait until Resume")
+        self.count.setToolTip("; ".join(tips))
 
     def _stick(self) -> None:
         """When following, show the newest line whole at the bottom of the view."""

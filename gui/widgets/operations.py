@@ -27,6 +27,9 @@ from ..snapshots import Failure
 
 #: How often the elapsed time is redrawn while something runs.
 TICK_MS = 500
+#: The label's width is fixed to hold this much: a new stage or another second must not
+#: move the status bar's other widgets (the text is elided in the middle, whole in the tip).
+WIDEST_TEXT = "Installing the sample plugins: hello.wasm compiling (fast) · 88 s"
 
 
 @dataclass(eq=False)
@@ -63,10 +66,12 @@ class OperationsIndicator(QWidget):
         self.setObjectName("operations")
         self._ops: list[Operation] = []
         self.label = QLabel()
+        self.label.setObjectName("operationText")
         self.label.setTextFormat(Qt.TextFormat.PlainText)  # titles quote file names
+        self.label.setFixedWidth(self.label.fontMetrics().horizontalAdvance(WIDEST_TEXT) + 8)
         self.bar = QProgressBar()
         self.bar.setObjectName("operationProgress")
-        self.bar.setMaximumWidth(140)
+        self.bar.setFixedWidth(140)
         self.bar.setTextVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelOperation")
@@ -171,7 +176,10 @@ class OperationsIndicator(QWidget):
         if not self._timer.isActive():
             self._timer.start()
         more = len(self._ops) - 1
-        self.label.setText(op.text() + (f" (+{more} more)" if more else ""))
+        text = op.text() + (f" (+{more} more)" if more else "")
+        self.label.setToolTip(text)
+        self.label.setText(self.label.fontMetrics().elidedText(
+            text, Qt.TextElideMode.ElideMiddle, self.label.width()))
         if op.fraction is None or op.cancelling:
             self.bar.setRange(0, 0)  # busy
         else:

@@ -4,6 +4,9 @@ The pane only ever shows the selected plugin's exchange: selecting another plugi
 the response, "served by", timing and status, and an answer that arrives for a plugin no
 longer selected is dropped. What the user typed is kept per plugin (in memory), so going
 back to a plugin brings its input back; a plugin never tried starts empty.
+
+A failed call whose repair the host knows (a folder the plugin was not granted) shows a
+button that takes the user there ("Grant folder…"), as the Details tab does.
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wasmbay.core.errors import Fix
 from wasmbay.core.untrusted import escape, shown
 
+from .. import fixes
+from ..fixes import for_window
 from ..snapshots import DISABLED, CallResult, PluginSnapshot
-from ..windowtext import for_window
 
 
 def parse_options(text: str) -> list[tuple[str, str]]:
@@ -52,6 +57,8 @@ class _Draft:
 class TryItPane(QWidget):
     #: (plugin id, input, options, request id)
     callRequested = Signal(str, str, object, str)
+    #: (plugin id, core.errors.Fix): the user asked to be taken to a failed call's fix.
+    fixRequested = Signal(str, object)
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -81,6 +88,12 @@ class TryItPane(QWidget):
         for label in (self.status, self.served_by):  # they quote plugin text: never markup
             label.setTextFormat(Qt.TextFormat.PlainText)
         self.duration = QLabel("–")
+        #: The failed call's fix ("Grant folder…"), hidden when there is none.
+        self.fix_button = QPushButton()
+        self.fix_button.setObjectName("tryitFix")
+        self.fix_button.hide()
+        self._fix: Fix | None = None
+        self.fix_button.clicked.connect(self._on_fix)
 
         form = QFormLayout()
         form.addRow("Input", self.input)
@@ -99,6 +112,10 @@ class TryItPane(QWidget):
         lay.addWidget(self.output, 1)
         lay.addLayout(facts)
         lay.addWidget(self.status)
+        fix_row = QHBoxLayout()
+        fix_row.addWidget(self.fix_button)
+        fix_row.addStretch(1)
+        lay.addLayout(fix_row)
         self.send.clicked.connect(self._on_send)
         self.setEnabled(False)
 
@@ -123,6 +140,7 @@ class TryItPane(QWidget):
             self.status.setText(f"waiting for request {self._waiting[pid]}…")
 
     def _clear_answer(self) -> None:
+        self._show_fix(None)
         self.output.clear()
         self.served_by.setText("–")
         self.duration.setText("–")
@@ -177,3 +195,17 @@ class TryItPane(QWidget):
             kind = f" ({r.error_kind})" if r.error_kind else ""
             self.status.setText(f"request {escape(res.request_id)}: the plugin reported "
                                 f"failure{escape(kind)}: {for_window(shown(r.error or ''))}")
+            self._show_fix(r.fix)
+
+    def _show_fix(self, fix: object) -> None:
+        """The button for ``fix`` (the host's Fix for a failed call), or none."""
+        self._fix = fix if isinstance(fix, Fix) else None
+        if self._fix is not None:
+            action = fixes.describe(self._fix)
+            self.fix_button.setText(action.button)
+            self.fix_button.setToolTip(action.headline)
+        self.fix_button.setVisible(self._fix is not None)
+
+    def _on_fix(self) -> None:
+        if self._pid is not None and self._fix is not None:
+            self.fixRequested.emit(self._pid, self._fix)

@@ -29,8 +29,8 @@ from wasmbay.core.metrics import MetricsSnapshot
 from wasmbay.core.untrusted import escape, for_html, shown
 
 from .. import dialogs
+from ..fixes import for_window
 from ..snapshots import PluginSnapshot, RollbackEvidence, VersionInfo
-from ..windowtext import for_window
 
 #: The share a new canary starts with unless the user picks another.
 DEFAULT_SHARE = 10

@@ -177,3 +177,23 @@ def test_the_setup_warm_step_leaves_the_samples_compiled_for_the_first_start(
         m.preview(path)
         assert not COMPILE_STAGES & {e.stage for e in seen}
         m.runtime.close()
+
+
+def test_cancelled_canary_start_of_a_consented_preview_stores_nothing(
+        private: PluginManager, fixture_wasm: Build, tmp_path: Path) -> None:
+    """The window's Cancel on "Starting canary…": no version stored, no canary runs."""
+    from tests.core.library_fixtures import echo_variant
+
+    pid = private.install(fixture_wasm("echo")).plugin_id
+    before = private.status(pid)
+    preview = private.preview(echo_variant(tmp_path, "1.0.1", "canaryyyy"), pid)
+    token = CancelToken()
+    token.cancel()
+    seen = progress_of(private)
+    with pytest.raises(E.CancelledError):
+        private.start_canary(pid, preview, 20, cancel=token)
+    after = private.status(pid)
+    assert after.canary is None and after.versions == before.versions
+    assert [e.stage for e in seen if e.operation == "canary"] == [CANCELLED]
+    assert private.start_canary(pid, preview, 20) == "1.0.1"  # asked again, it starts
+    assert private.status(pid).canary is not None

@@ -25,8 +25,9 @@ class FakeBackend:
             pid: PluginSnapshot(pid, name=pid.title(), state=READY,
                                 stable=VersionInfo("1.0.0"))
             for pid in plugins or []}
-        #: Verbs ("preview", "install_samples") that report Progress, then wait until
-        #: cancelled or ``release`` is set, as a slow compile would (at most 10 s).
+        #: Verbs ("preview", "install", "install_samples", "start_canary") that report
+        #: Progress, then wait until cancelled or ``release`` is set, as a slow compile
+        #: would (at most 10 s).
         self.hold: set[str] = set()
         self.release = threading.Event()
 
@@ -69,6 +70,7 @@ class FakeBackend:
                 accept_publisher_change: bool = False, allow_downgrade: bool = False,
                 cancel: object = None) -> str:
         self._record("install", offer.path, capabilities, offer.plugin_id)
+        self._held("install", offer.plugin_id, cancel)
         pid = offer.plugin_id
         grants = Grants().grant_all([c for c in capabilities if not c.startswith("fs-")])
         self.plugins[pid] = PluginSnapshot(pid, name=pid.title(), state=READY,
@@ -115,9 +117,9 @@ class FakeBackend:
 
     def start_canary(self, offer: InstallOffer, capabilities: list[str], percent: int,
                      accept_publisher_change: bool = False,
-                     allow_downgrade: bool = False) -> str:
+                     allow_downgrade: bool = False, cancel: object = None) -> str:
         self._record("start_canary", offer.path, capabilities, percent)
-        self._held("start_canary", offer.plugin_id, None)
+        self._held("start_canary", offer.plugin_id, cancel)
         pid = offer.plugin_id
         self.plugins[pid] = replace(self.plugins[pid], canary=VersionInfo(offer.version),
                                     canary_percent=percent, last_rollback="",

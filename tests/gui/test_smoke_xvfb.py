@@ -26,7 +26,9 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.xserver, pytest.mark.slow]
+#: Four starts of the real app, the first compiling every sample: longer than the suite's
+#: 300 s default on a loaded machine (its own waits allow up to 600 s for the install).
+pytestmark = [pytest.mark.xserver, pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 

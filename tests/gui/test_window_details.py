@@ -325,7 +325,9 @@ def test_real_data_processor_without_its_setting_is_fixed_from_the_details_tab(
     qtbot.keyClick(window.config.value, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: manager.status("data-processor").state == "ready", timeout=120_000)
     qtbot.waitUntil(lambda: not details.fix_buttons, timeout=10_000)
-    assert field(details, "config") == "database_url: set, read by the plugin"
+    # "ready" comes as an event; the stored setting with the next snapshot
+    qtbot.waitUntil(lambda: field(details, "config") == "database_url: set, read by the plugin",
+                    timeout=10_000)
     assert field(details, "tier") != "not running"
 
 

@@ -241,6 +241,43 @@ def test_samples_can_be_installed_from_the_menu_any_time(window: Any, qtbot: Any
         menu_action(window, "File", "Install sample plugins").trigger()
 
 
+def test_declined_first_start_offer_is_not_repeated_and_the_menu_still_installs(
+        qtbot: Any, make_engine: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point 7: "No" on the welcome question; File → Install sample plugins later works."""
+    from wasmbay.gui.mainwindow import MainWindow
+
+    monkeypatch.setenv("WASMBAY_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("WASMBAY_FIRST_START", raising=False)
+
+    def start() -> Any:
+        backend = FakeBackend([])
+        engine = make_engine(lambda: backend, start=False)
+        win = MainWindow(engine)  # offers the samples on a first start
+        qtbot.addWidget(win)
+        win.show()
+        with qtbot.waitSignal(engine.snapshots, timeout=WAIT):
+            engine.start()
+        return win
+
+    win = start()
+    qtbot.waitUntil(lambda: any(b.objectName() == "samplesOffer" for b in boxes(win)),
+                    timeout=WAIT)
+    (offer,) = [b for b in boxes(win) if b.objectName() == "samplesOffer"]
+    qtbot.mouseClick(offer.button(QMessageBox.StandardButton.No), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not boxes(win), timeout=WAIT)
+    assert not win.operations.isVisible()  # nothing is being installed
+    assert "sample" not in win.status.text()
+    assert win.plugins_area.currentWidget() is win.empty  # the hint offers them too
+    assert win.empty.samples.isVisible()
+    with qtbot.waitSignal(win.engine.done, timeout=WAIT,
+                          check_params_cb=lambda verb, *_: verb == "install_samples"):
+        menu_action(win, "File", "Install sample plugins").trigger()
+    win.close()
+    again = start()  # the next start does not ask again (it would on its first snapshot)
+    assert again.model.rowCount() == 0
+    assert not [b for b in boxes(again) if b.objectName() == "samplesOffer"]
+
+
 def _drag(urls: list[str]) -> QDragEnterEvent:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(u) for u in urls])
@@ -289,6 +326,32 @@ def test_a_preview_shows_progress_and_cancel_is_quiet(window: Any, qtbot: Any,
     assert not [c for c in window.backend.calls if c[0] == "install"]
 
 
+def test_the_operations_indicator_keeps_its_width_as_stages_and_seconds_change(
+        window: Any, qtbot: Any) -> None:
+    """The status bar does not jitter: a new stage or another second moves nothing."""
+    window.backend.hold.add("preview")
+    ops = window.operations
+    bar = window.statusBar()
+
+    def places() -> list[Any]:
+        return [ops.geometry(), ops.cancel_button.geometry(), ops.bar.geometry(),
+                window.status.geometry()]
+
+    window.install_file("/tmp/a-plugin-file-with-a-rather-long-name-v2.wasm")
+    assert ops.label.toolTip().endswith("wasm… · 0 s")  # no stage yet
+    qtbot.waitUntil(lambda: places()[0].width() > 0 and ops.isVisible(), timeout=WAIT)
+    before = places()
+    qtbot.waitUntil(lambda: "checking · 1 s" in ops.label.toolTip(), timeout=WAIT)
+    QApplication.processEvents()
+    assert places() == before
+    # the label shows the start and the end of what it says; the tip says it whole
+    assert ops.label.text().startswith("Reading a-plugin") and ops.label.text().endswith("1 s")
+    assert ops.label.fontMetrics().horizontalAdvance(ops.label.text()) <= ops.label.width()
+    assert bar.isAncestorOf(ops)
+    qtbot.mouseClick(ops.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not ops.isVisible(), timeout=WAIT)
+
+
 def test_a_failed_preview_leaves_no_reading_status(window: Any, qtbot: Any) -> None:
     def broken(path: str, plugin_id: str | None = None, cancel: object = None) -> Any:
         raise ValueError("not a WebAssembly component")
@@ -308,7 +371,7 @@ def test_the_sample_install_shows_progress_and_can_be_cancelled(window: Any,
     window.backend.hold.add("install_samples")
     ops = window.operations
     menu_action(window, "File", "Install sample plugins").trigger()
-    qtbot.waitUntil(lambda: "hello.wasm checking" in ops.label.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: "hello.wasm checking" in ops.label.toolTip(), timeout=WAIT)
     assert ops.label.text().startswith("Installing the sample plugins")
     qtbot.mouseClick(ops.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not ops.isVisible(), timeout=WAIT)
@@ -316,7 +379,7 @@ def test_the_sample_install_shows_progress_and_can_be_cancelled(window: Any,
     assert not boxes(window)
 
 
-def test_a_canary_start_shows_progress_but_says_why_it_cannot_be_cancelled(
+def test_a_canary_start_shows_progress_and_cancel_starts_nothing(
         window: Any, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from wasmbay.gui import dialogs
 
@@ -327,13 +390,39 @@ def test_a_canary_start_shows_progress_but_says_why_it_cannot_be_cancelled(
         menu_action(window, "Plugin", "Start canary…").trigger()
     shown.args[0].accept()
     ops = window.operations
-    qtbot.waitUntil(ops.isVisible, timeout=WAIT)
+    qtbot.waitUntil(lambda: ops.isVisible() and "checking" in ops.label.text(), timeout=WAIT)
     assert ops.label.text().startswith("Starting canary 2.0.0")
-    assert not ops.cancel_button.isEnabled()
-    assert "cannot be cancelled" in ops.cancel_button.toolTip()
-    with qtbot.waitSignal(window.engine.done, timeout=WAIT):
-        window.backend.release.set()
-    qtbot.waitUntil(lambda: not ops.isVisible())
+    assert ops.cancel_button.isEnabled()
+    with qtbot.waitSignal(window.engine.failed, timeout=WAIT) as answer:
+        qtbot.mouseClick(ops.cancel_button, Qt.MouseButton.LeftButton)
+    assert answer.args[0].cancelled
+    qtbot.waitUntil(lambda: not ops.isVisible(), timeout=WAIT)
+    assert window.status.text() == "Cancelled: canary 2.0.0 was not started."
+    assert not boxes(window)
+    assert window.backend.plugins["alpha"].canary is None
+    assert not window.versions.promote.isEnabled()
+
+
+def test_an_install_shows_progress_and_cancel_installs_nothing(
+        window: Any, qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After consent, the install itself can be stopped (an update is the same verb)."""
+    from wasmbay.gui import dialogs
+
+    window.backend.hold.add("install")
+    monkeypatch.setattr(dialogs, "choose_plugin_files", lambda parent: ["/tmp/demo.wasm"])
+    with qtbot.waitSignal(window.consentShown, timeout=WAIT) as shown:
+        qtbot.keyClick(window.table, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    dialog = shown.args[0]
+    dialog.request_checkbox("network").click()
+    qtbot.mouseClick(dialog.accept_button, Qt.MouseButton.LeftButton)
+    ops = window.operations
+    qtbot.waitUntil(lambda: ops.isVisible() and "checking" in ops.label.text(), timeout=WAIT)
+    assert ops.label.text().startswith("Installing Demo")
+    assert ops.cancel_button.isEnabled()
+    qtbot.mouseClick(ops.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not ops.isVisible(), timeout=WAIT)
+    assert window.status.text() == "Cancelled: Demo was not installed."
+    assert "demo" not in window.backend.plugins and not boxes(window)
 
 
 def test_open_data_folder_says_where_it_is_when_the_desktop_cannot(

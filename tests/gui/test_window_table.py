@@ -145,8 +145,9 @@ def test_sample_rows_appear_while_the_install_still_runs(
     engine.done.connect(lambda verb, *_: done.append(verb) if verb == "install_samples" else None)
     try:
         window.act_samples.trigger()
-        qtbot.waitUntil(lambda: len(installing) == 2 and window.model.rowCount() == 2,
-                        timeout=30_000)
+        # the second sample's row, under its plugin id (it replaced the file's row)
+        qtbot.waitUntil(lambda: len(installing) == 2 and window.model.rowCount() == 2
+                        and window.model.snapshot(installing[1]) is not None, timeout=30_000)
         assert not done  # the verb is still running
         second = window.model.snapshot(installing[1])
         assert second is not None and second.state == LOADING and second.stage
@@ -197,9 +198,19 @@ def test_1024x700_fits_without_horizontal_scrolling(
         assert not header.isSectionHidden(column), column.name
     shown = [c for c in Column if not header.isSectionHidden(c)]
     assert sum(header.sectionSize(c) for c in shown) <= window.table.viewport().width()
+    assert not window.logs.compact()  # at 1024 px the log bar's buttons keep their words
     # narrower still: Name and State stay, lower priorities give way, still no scrollbar
     window.resize(800, 560)
     qtbot.waitUntil(lambda: header.isSectionHidden(Column.P95))
+    assert window.width() == 800  # nothing (a toolbar, the log bar) holds the window wider
+    logs = window.logs
+    qtbot.waitUntil(logs.compact)  # the log bar's actions keep their icons, not their words
+    qtbot.waitUntil(lambda: logs.search.width() >= 60)  # still a field to type in
+    for button in logs.bar_buttons:
+        assert not button.icon().isNull() and button.toolTip() and button.accessibleName()
+    for w in (logs.plugin, logs.level, logs.search, logs.pause, *logs.bar_buttons, logs.count):
+        assert w.isVisible() and w.geometry().right() < logs.width(), w
+    assert not logs.count.text().endswith("lines") and "lines" in logs.count.toolTip()
     assert not header.isSectionHidden(Column.NAME)
     assert not header.isSectionHidden(Column.STATE)
     assert not window.table.horizontalScrollBar().isVisible()
@@ -207,6 +218,16 @@ def test_1024x700_fits_without_horizontal_scrolling(
     window.resize(1600, 1000)
     qtbot.waitUntil(lambda: not header.isSectionHidden(Column.CANARY))
     assert header.isSectionHidden(Column.ID)
+    qtbot.waitUntil(lambda: not logs.compact())  # room again: the buttons say what they do
+    assert logs.export.text() == "Export…"
+    # at the default 1200 px, p95 is on screen whole, not past the right edge
+    window.resize(1200, 780)
+    qtbot.waitUntil(lambda: window.table.viewport().width() < 1000)
+    QApplication.processEvents()
+    assert not header.isSectionHidden(Column.P95)
+    right = header.sectionViewportPosition(Column.P95) + header.sectionSize(Column.P95)
+    assert right <= window.table.viewport().width()
+    assert not window.table.horizontalScrollBar().isVisible()
 
 
 def test_changing_plugins_or_pausing_does_not_move_the_splitters(
@@ -248,6 +269,18 @@ def test_disabled_row_is_greyed(qtbot: Any, make_engine: Any) -> None:
         disabled = cell(window, "beta", column, Qt.ItemDataRole.ForegroundRole)
         assert disabled is not None, column.name
         assert disabled.color() != (enabled.color() if enabled is not None else text)
+    # as painted: the disabled row's darkest ink (its text) is much lighter
+    window.table.clearSelection()
+    QApplication.processEvents()
+    shot = window.table.viewport().grab().toImage()
+
+    def darkest(pid: str, column: int) -> float:
+        r = view_rect(window, pid, column)
+        return min(QColor(shot.pixel(x, y)).lightnessF()
+                   for x in range(r.left(), r.right()) for y in range(r.top(), r.bottom()))
+
+    for column in (Column.NAME, Column.STABLE, Column.STATE):
+        assert darkest("beta", column) > darkest("alpha", column) + 0.2, column.name
 
 
 def test_failed_row_tooltip_holds_the_whole_reason_escaped(
@@ -321,8 +354,9 @@ def test_dark_theme_disabled_toolbar_button_looks_disabled(
     assert lightest(disabled) < lightest(enabled) - 0.2
 
 
-def test_dark_theme_focus_ring_and_combo_popup(qtbot: Any, theme: Any) -> None:
-    theme(True)
+@pytest.mark.parametrize("dark", [False, True])
+def test_focus_ring_and_combo_popup(qtbot: Any, theme: Any, dark: bool) -> None:
+    theme(dark)
     host = QWidget()
     qtbot.addWidget(host)
     first, second = QLineEdit(host), QLineEdit(host)
@@ -355,6 +389,58 @@ def test_dark_theme_focus_ring_and_combo_popup(qtbot: Any, theme: Any) -> None:
     assert _near(QColor(shot.pixel(rect.center().x() + rect.width() // 3, rect.center().y())),
                  QColor("#7c5cff"))
     combo.hidePopup()
+
+
+def _ink_widths(image: QImage, left: int, top: int, right: int, bottom: int) -> list[int]:
+    """Per pixel row of the box, how many pixels differ clearly from its commonest colour."""
+    from collections import Counter
+
+    pixels = [QColor(image.pixel(x, y)) for y in range(top, bottom) for x in range(left, right)]
+    ground = Counter(c.rgb() for c in pixels).most_common(1)[0][0]
+    widths = []
+    for y in range(top, bottom):
+        widths.append(sum(1 for x in range(left, right)
+                          if not _near(QColor(image.pixel(x, y)), QColor(ground), 60)))
+    return widths
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_spin_box_arrows_are_triangles_and_the_check_box_shows(
+        qtbot: Any, theme: Any, dark: bool) -> None:
+    """Issue 13 point 11: arrows drawn as dashes, a dark check box nearly invisible."""
+    from PySide6.QtWidgets import QCheckBox, QSpinBox, QStyle, QStyleOptionSpinBox
+
+    theme(dark)
+    host = QWidget()
+    qtbot.addWidget(host)
+    spin = QSpinBox(host)
+    spin.setRange(0, 100)
+    spin.setValue(50)  # both arrows enabled
+    spin.resize(120, 28)
+    check = QCheckBox("Secret", host)
+    check.move(0, 40)
+    host.resize(200, 80)
+    host.show()
+    qtbot.waitExposed(host)
+    shot = spin.grab().toImage()
+    option = QStyleOptionSpinBox()
+    option.initFrom(spin)
+    option.subControls = QStyle.SubControl.SC_All
+    option.stepEnabled = spin.stepEnabled()
+    for sub in (QStyle.SubControl.SC_SpinBoxUp, QStyle.SubControl.SC_SpinBoxDown):
+        r = spin.style().subControlRect(QStyle.ComplexControl.CC_SpinBox, option, sub, spin)
+        assert r.width() >= 10 and r.height() >= 8, sub
+        rows = [w for w in _ink_widths(shot, r.left() + 2, r.top() + 1, r.right() - 1,
+                                       r.bottom()) if w]
+        # a triangle: several rows of ink, narrow at the tip and wide at the base
+        assert len(rows) >= 3, (sub, rows)
+        assert max(rows) >= min(rows) + 3, (sub, rows)
+    # the unticked box's outline stands out from the window behind it
+    image = check.grab().toImage()
+    h = image.height()
+    box = [QColor(image.pixel(x, y)).lightnessF() for x in range(0, 20) for y in range(h)]
+    behind = QColor(image.pixel(image.width() - 1, h // 2)).lightnessF()
+    assert max(abs(v - behind) for v in box) > 0.3
 
 
 def test_stylesheet_glyphs_exist_and_icons_are_package_data() -> None:

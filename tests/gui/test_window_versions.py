@@ -378,6 +378,69 @@ def test_try_it_errors_say_where_to_click_not_what_to_type(
     assert "wasmbay" not in pane.status.text()
 
 
+def test_selecting_another_plugin_unticks_secret_and_clears_the_config_edit(
+        window: Any, qtbot: Any) -> None:
+    from PySide6.QtWidgets import QLineEdit
+
+    click_row(window, qtbot, "alpha")
+    pane = window.config
+    open_tab(window, qtbot, pane)
+    click(qtbot, pane.key)
+    qtbot.keyClicks(pane.key, "api_token")
+    click(qtbot, pane.value)
+    qtbot.keyClicks(pane.value, "s3cr3t")
+    click(qtbot, pane.secret)
+    assert pane.secret.isChecked()
+    assert pane.value.echoMode() == QLineEdit.EchoMode.Password
+    click_row(window, qtbot, "beta")
+    assert not pane.secret.isChecked()
+    assert pane.key.text() == "" and pane.value.text() == ""
+    assert pane.value.echoMode() == QLineEdit.EchoMode.Normal  # beta's value is not masked
+    assert window.backend.plugins["alpha"].secret_keys == ()  # nothing was stored
+
+
+def test_a_failed_call_offers_grant_folder_in_try_it_and_it_opens_the_grant_flow(
+        window: Any, qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from wasmbay.core.errors import GRANT_FOLDER, Fix
+    from wasmbay.gui import dialogs
+
+    answers = [ProcessResult("", False, error="cannot read /data: no such directory",
+                             served_by="1.0.0", fix=Fix(GRANT_FOLDER, "/data", "read")),
+               ProcessResult("OK", True, served_by="1.0.0")]
+    monkeypatch.setattr(window.backend, "call", lambda *_: answers.pop(0))
+    asked: list[str] = []
+    monkeypatch.setattr(dialogs, "choose_directory",
+                        lambda parent, title: asked.append(title) or str(tmp_path))
+    click_row(window, qtbot, "alpha")
+    pane = window.tryit
+    open_tab(window, qtbot, pane)
+    assert not pane.fix_button.isVisible()
+    with qtbot.waitSignal(window.engine.callDone, timeout=10_000):
+        click(qtbot, pane.send)
+    qtbot.waitUntil(pane.fix_button.isVisible)
+    assert pane.fix_button.text() == "Grant folder…"
+    assert "/data" in pane.fix_button.toolTip()
+    with qtbot.waitSignal(window.permissions.grantsRequested, timeout=10_000) as sent:
+        click(qtbot, pane.fix_button)
+    assert window.tabs.currentWidget() is window.permissions
+    assert len(asked) == 1 and "/data" in asked[0]
+    (d,) = sent.args[1].dirs
+    assert (d.host, d.guest, d.writable) == (str(tmp_path), "/data", False)
+    open_tab(window, qtbot, pane)  # the next call succeeds: the button goes
+    with qtbot.waitSignal(window.engine.callDone, timeout=10_000):
+        click(qtbot, pane.send)
+    assert not pane.fix_button.isVisible()
+    assert "success" in pane.status.text()
+    # and another plugin never shows this plugin's fix
+    answers.append(ProcessResult("", False, error="cannot read /data",
+                                 fix=Fix(GRANT_FOLDER, "/data", "read")))
+    with qtbot.waitSignal(window.engine.callDone, timeout=10_000):
+        click(qtbot, pane.send)
+    assert pane.fix_button.isVisible()
+    click_row(window, qtbot, "beta")
+    assert not pane.fix_button.isVisible()
+
+
 def _left() -> Any:
     from PySide6.QtCore import Qt
 
