@@ -7,9 +7,12 @@ image_processor sample, ``plugins/build.py``'s build_sample, with Wasmbay's sett
   1. preview ready (consent) ÷ Cranelift cold compile              (empty cache)
   2. install -> first successful call ÷ Cranelift cold compile     (empty cache)
   3. optimized code serving after install ÷ Cranelift cold compile, failed calls
-     during it, p99 during the tier swap ÷ steady                  (2 calling threads)
+     during it, p99 during the tier swap ÷ steady (2 callers at --rate calls/s each,
+     200 by default: an application's steady use; then, informational, a second
+     install with the 2 callers in a tight loop, saturating both cores)
   4. warm start of 10 installed plugins ÷ Σ bare deserialize + instantiate
-  5. instantiate ÷ bare wasmtime instantiate (copy-on-write on)
+  5. instantiate ÷ bare wasmtime instantiate (copy-on-write on): Wasmbay on optimized
+     code (fast code printed too), interleaved with the bare instantiate
   6. p99 during hot swaps under load ÷ steady
   7. the C sample's ``process`` ÷ Extism echo (100 bytes; the bench extra's extism)
   8. reinstall of an uninstalled plugin: compiles
@@ -21,7 +24,7 @@ image_processor sample, ``plugins/build.py``'s build_sample, with Wasmbay's sett
 A row whose feature is not there prints "n/a (feature missing: ...)" instead of failing.
 
 Run:  .venv/bin/python bench/bench_first_use.py [--plugins 10] [--reps 3] [--calls 3000]
-      [--rows 1,2,...]
+      [--rows 1,2,...] [--rate 200] [--no-saturate]
 """
 
 from __future__ import annotations
@@ -121,11 +124,19 @@ class InstallRun:
     p99_swap: float
     p99_steady: float
     reinstall_compiles: int | None
+    calls: int = 0
 
 
-def install_and_serve(root: Path, sample: Path, cold: float) -> InstallRun:
-    """Rows 2, 3 and 8 from one empty-cache install of the sample."""
-    with PluginManager(fresh_dirs(root, "install"), persist_logs=False) as m:
+def install_and_serve(root: Path, sample: Path, cold: float, rate: float,
+                      name: str = "install", reinstall: bool = True) -> InstallRun:
+    """Rows 2, 3 and 8 from one empty-cache install of the sample.
+
+    Two callers call it from the first successful call until optimized code has served
+    for 3 s: each at ``rate`` calls per second (paced: a late call is not made up in a
+    burst), or in a tight loop when ``rate`` is 0 (both cores saturated by calls, which
+    leaves the low-priority optimizing compile little of the machine).
+    """
+    with PluginManager(fresh_dirs(root, name), persist_logs=False) as m:
         seen: dict[str, float] = {}
 
         def on_progress(e: Event) -> None:
@@ -145,6 +156,8 @@ def install_and_serve(root: Path, sample: Path, cold: float) -> InstallRun:
         lock = threading.Lock()
 
         def caller() -> None:
+            period = 1.0 / rate if rate > 0 else 0.0
+            due = time.perf_counter()
             while not stop.is_set():
                 t = time.perf_counter()
                 try:
@@ -155,6 +168,11 @@ def install_and_serve(root: Path, sample: Path, cold: float) -> InstallRun:
                 with lock:
                     lat.append((t, d))
                     failed[0] += not ok
+                if period:
+                    due = max(due + period, t)  # behind schedule: no catch-up burst
+                    pause = due - time.perf_counter()
+                    if pause > 0:
+                        stop.wait(pause)
 
         threads = [threading.Thread(target=caller) for _ in range(2)]
         for th in threads:
@@ -176,35 +194,32 @@ def install_and_serve(root: Path, sample: Path, cold: float) -> InstallRun:
         else:
             swap, steady = [], [d for _, d in lat]
         wait_optimized(m)
-        m.uninstall(pid)
-        stats = m.runtime.cache.stats
-        before = stats.compiled
-        m.install(sample, accept_requested=True)
-        wait_optimized(m)
-        reinstall = stats.compiled - before
+        reinstalled: int | None = None
+        if reinstall:
+            m.uninstall(pid)
+            stats = m.runtime.cache.stats
+            before = stats.compiled
+            m.install(sample, accept_requested=True)
+            wait_optimized(m)
+            reinstalled = stats.compiled - before
         return InstallRun(first, None if optimized_at is None else optimized_at - t0,
                           failed[0], p99(swap) if swap else 0.0,
-                          p99(steady) if steady else 0.0, reinstall)
+                          p99(steady) if steady else 0.0, reinstalled, len(lat))
 
 
 # --- row 5: instantiate ----------------------------------------------------------------
 
 
-def instantiate_times(root: Path, sample: Path, n: int) -> tuple[float, float]:
-    """Median seconds of one Wasmbay instance (Store, WASI, instantiate, bindings) vs a bare
-    wasmtime-py instantiate of a deserialized component (default Config: CoW on)."""
+def instantiate_times(root: Path, sample: Path, n: int) -> dict[str, float]:
+    """Median seconds of one Wasmbay instance (Store, WASI, limits, its sandbox thread,
+    instantiate, bindings) of each tier's code, and of a bare wasmtime-py instantiate of
+    a deserialized component (default Config: Cranelift, CoW on), measured interleaved
+    (one of each in turn) so load changes hit all alike. Each instance (or bare Store)
+    is dropped outside the timed region, the same for both."""
     from wasmbay.core.grants import Grants
     from wasmbay.core.instance import Generation, PluginInstance
+    from wasmbay.core.tiering import FAST
 
-    ours: list[float] = []
-    with PluginManager(fresh_dirs(root, "install"), persist_logs=False) as m:  # cached
-        loaded = m.runtime.compile(sample)
-        for _ in range(n):
-            t = time.perf_counter()
-            inst = PluginInstance(m.runtime, "bench", Generation(loaded, Grants(), {}, None), "")
-            ours.append(time.perf_counter() - t)
-            inst.close()
-        wait_optimized(m)
     cfg = Config()
     cfg.wasm_component_model = True
     engine = Engine(cfg)
@@ -217,12 +232,79 @@ def instantiate_times(root: Path, sample: Path, n: int) -> tuple[float, float]:
         h.add_func("log-message", lambda *_: None)
         h.add_func("get-config", lambda *_: None)
         h.add_func("emit-event", lambda *_: None)
-    bare: list[float] = []
-    for _ in range(n):
+
+    def bare() -> float:
         t = time.perf_counter()
         store = Store(engine)
         store.set_wasi(WasiConfig())
         linker.instantiate(store, comp)
+        took = time.perf_counter() - t
+        del store
+        return took
+
+    times: dict[str, list[float]] = {"bare": [], OPTIMIZED_TIER: [], FAST: []}
+    with PluginManager(fresh_dirs(root, "install"), persist_logs=False) as m:
+        gens = {tier: Generation(m.runtime.compile(sample, tier=tier), Grants(), {}, None)
+                for tier in (OPTIMIZED_TIER, FAST)}
+
+        def ours(gen: Generation) -> float:
+            t = time.perf_counter()
+            inst = PluginInstance(m.runtime, "bench", gen, "")
+            took = time.perf_counter() - t
+            inst.close()
+            del inst
+            return took
+
+        for gen in gens.values():  # warm: the first instance reads the types
+            ours(gen)
+        for _ in range(n):
+            times["bare"].append(bare())
+            for tier, gen in gens.items():
+                times[tier].append(ours(gen))
+        wait_optimized(m)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+# --- row 4: warm start -----------------------------------------------------------------
+
+
+def warm_start_interleaved(dirs: AppDirs, paths: list[Path], reps: int) -> tuple[float, float]:
+    """bench_library.warm_start's figures (median seconds of a warm ``load_all`` of the
+    installed ``paths``; of a bare deserialize + instantiate of each, a Store dropped as
+    the next is made), the two measured in turn in each repetition; the bare components
+    are compiled and serialized once, not once per repetition."""
+    with PluginManager(dirs) as m:  # install them: both tiers compiled and cached
+        for i, p in enumerate(paths):
+            m.install(p, plugin_id=f"plugin-{i}", start=False)
+        wait_optimized(m)
+    cfg = Config()
+    cfg.wasm_component_model = True
+    engine = Engine(cfg)
+    serialized = []
+    for i, p in enumerate(paths):
+        f = p.with_suffix(f".bare{i}.cwasm")
+        f.write_bytes(Component(engine, p.read_bytes()).serialize())
+        serialized.append(f)
+    linker = Linker(engine)
+    linker.add_wasip2()
+    with linker.root() as r, r.add_instance("toolsku:plugin-system/host-api") as h:
+        h.add_func("log-message", lambda *_: None)
+        h.add_func("get-config", lambda *_: None)
+        h.add_func("emit-event", lambda *_: None)
+    ours: list[float] = []
+    bare: list[float] = []
+    for _ in range(reps):
+        with PluginManager(dirs, persist_logs=False) as m:
+            t = time.perf_counter()
+            m.load_all()
+            ours.append(time.perf_counter() - t)
+            assert all(s.state == "ready" for s in m.statuses())
+        t = time.perf_counter()
+        for f in serialized:
+            comp = Component.deserialize_file(engine, str(f))
+            store = Store(engine)
+            store.set_wasi(WasiConfig())
+            linker.instantiate(store, comp)
         bare.append(time.perf_counter() - t)
         del store
     return statistics.median(ours), statistics.median(bare)
@@ -327,8 +409,13 @@ def main() -> None:
     ap.add_argument("--plugins", type=int, default=10, help="plugins in the warm start")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--calls", type=int, default=3000)
-    ap.add_argument("--instances", type=int, default=20, help="instantiations timed")
+    ap.add_argument("--instances", type=int, default=60, help="instantiations timed")
     ap.add_argument("--rows", default="", help="only these rows, e.g. 1,2,7")
+    ap.add_argument("--warm-reps", type=int, default=9, help="row 4: warm starts timed")
+    ap.add_argument("--rate", type=float, default=200.0,
+                    help="row 3: calls per second of each of its 2 callers (0: tight loop)")
+    ap.add_argument("--no-saturate", dest="saturate", action="store_false",
+                    help="row 3: skip its informational tight-loop run")
     ap.add_argument("--window-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.window_child:
@@ -344,7 +431,8 @@ def main() -> None:
     rows = {
         1: Row("preview ready (consent) ÷ Cranelift cold compile", "≤ 0.35"),
         2: Row("install → first successful call ÷ Cranelift cold compile", "≤ 0.35"),
-        3: Row("optimized code serving after install ÷ Cranelift cold compile",
+        3: Row("optimized code serving after install ÷ Cranelift cold compile (2 callers at "
+               f"{args.rate:g} calls/s each)",
                "≤ 1.3, 0 failed calls, p99 during the tier swap ≤ 2× steady"),
         4: Row(f"warm start of {args.plugins} installed plugins ÷ Σ bare deserialize + "
                "instantiate", "≤ 1.5"),
@@ -372,27 +460,45 @@ def main() -> None:
         if 1 in wanted:
             run_row(rows[1], row1)
         install: InstallRun | None = None
+        saturated: InstallRun | None = None
         if {2, 3, 8} & set(wanted):
             try:
-                install = install_and_serve(root, sample, cold)
+                install = install_and_serve(root, sample, cold, args.rate)
             except Exception as e:
                 for n in (2, 3, 8):
                     rows[n].measured = f"error: {type(e).__name__}: {e}"
                 print(f"  install run failed: {e}", flush=True)
+        if 3 in wanted and args.saturate:  # informational: both cores busy with calls
+            try:
+                saturated = install_and_serve(root, sample, cold, 0.0, "saturated",
+                                              reinstall=False)
+            except Exception as e:
+                print(f"  saturated install run failed: {e}", flush=True)
 
         def row2() -> tuple[str, str]:
             assert install is not None
             return f"{install.first_call_s:.2f} s", f"{install.first_call_s / cold:.2f}"
 
+        def serving(run: InstallRun) -> tuple[str, str]:
+            if run.optimized_s is None:
+                raise FeatureMissing("no 'optimized' progress event: no background tier")
+            swap = run.p99_swap / run.p99_steady if run.p99_steady else 0.0
+            return (f"{run.optimized_s:.2f} s, {run.failed_calls} failed of {run.calls} "
+                    f"calls, p99 swap {run.p99_swap * 1e3:.1f} ms / steady "
+                    f"{run.p99_steady * 1e3:.1f} ms = {swap:.2f}×",
+                    f"{run.optimized_s / cold:.2f}")
+
         def row3() -> tuple[str, str]:
             assert install is not None
-            if install.optimized_s is None:
-                raise FeatureMissing("no 'optimized' progress event: no background tier")
-            swap = install.p99_swap / install.p99_steady if install.p99_steady else 0.0
-            return (f"{install.optimized_s:.2f} s, {install.failed_calls} failed calls, p99 "
-                    f"swap {install.p99_swap * 1e3:.1f} ms / steady "
-                    f"{install.p99_steady * 1e3:.1f} ms = {swap:.2f}×",
-                    f"{install.optimized_s / cold:.2f}")
+            measured, ratio = serving(install)
+            if saturated is not None:
+                try:
+                    sat, sat_ratio = serving(saturated)
+                    measured += (f"; informational, 2 callers in a tight loop (both cores "
+                                 f"saturated): {sat} -> {sat_ratio}")
+                except FeatureMissing:
+                    pass
+            return measured, ratio
 
         def row8() -> tuple[str, str]:
             assert install is not None and install.reinstall_compiles is not None
@@ -406,14 +512,16 @@ def main() -> None:
 
         def row4() -> tuple[str, str]:
             paths = variants(sample, root, args.plugins)
-            ours, bare = warm_start(lib_dirs, paths, args.reps)
-            return (f"Wasmbay {ours * 1e3:.0f} ms, bare {bare * 1e3:.0f} ms",
-                    f"{ours / bare:.2f}")
+            ours, bare = warm_start_interleaved(lib_dirs, paths, args.warm_reps)
+            return (f"Wasmbay {ours * 1e3:.0f} ms, bare {bare * 1e3:.0f} ms (medians of "
+                    f"{args.warm_reps}, interleaved)", f"{ours / bare:.2f}")
 
         def row5() -> tuple[str, str]:
-            ours, bare = instantiate_times(root, sample, args.instances)
-            return (f"Wasmbay {ours * 1e3:.2f} ms, bare {bare * 1e3:.2f} ms",
-                    f"{ours / bare:.2f}")
+            t = instantiate_times(root, sample, args.instances)
+            ours, bare = t[OPTIMIZED_TIER], t["bare"]
+            return (f"Wasmbay {ours * 1e3:.2f} ms (optimized code; fast code "
+                    f"{t['fast'] * 1e3:.2f} ms = {t['fast'] / bare:.2f}×), bare "
+                    f"{bare * 1e3:.2f} ms, interleaved", f"{ours / bare:.2f}")
 
         def row6() -> tuple[str, str]:
             paths = variants(sample, root, max(4, args.plugins))

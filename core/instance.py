@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import functools
 import itertools
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -135,6 +137,10 @@ class _SandboxThread:
     the outcome in a slot and releases ``_done``, which the caller awaits with its time
     limit. A call that times out leaves its instance broken, so no call ever follows
     one whose outcome is still due; only :meth:`stop` does.
+
+    The thread starts with its first job already waiting (the start is the hand-off).
+    A job of several steps (:meth:`PluginInstance.__init__`'s start-up) gives each step
+    its own time limit by stamping ``step_at`` when the step begins.
     """
 
     def __init__(self, name: str, ctx: HostContext) -> None:
@@ -148,6 +154,12 @@ class _SandboxThread:
         self._stopping = False
         self._started = False
         self._ctx = ctx
+        #: A multi-step job's running step and when it began (0: a single-step job),
+        #: and whether the caller gave up on it; guarded by ``steps``.
+        self.steps = _thread.allocate_lock()
+        self.step = "instantiate"
+        self.step_at = 0.0
+        self.abandoned = False
         #: Held while the thread runs; released when it ends (:meth:`join`).
         self._alive = _thread.allocate_lock()
 
@@ -180,22 +192,39 @@ class _SandboxThread:
                 self._outcome = (True, fn())
             except BaseException as e:
                 self._outcome = (False, e)
+            fn = None  # hold nothing of the instance between calls
             done.release()
             if self._stopping:
                 return
 
     def call(self, fn: Callable[[], T], timeout: float) -> T:
+        self.step_at = 0.0
         self._job = fn
         self._ready.release()
         if not self._started:
             self._start()
         if not self._done.acquire(True, timeout):
-            raise TimeoutError
+            while True:  # each step of a multi-step job has ``timeout`` from its start
+                with self.steps:
+                    left = self.step_at + timeout - time.monotonic()
+                    if left <= 0:
+                        self.abandoned = True  # the job starts and records nothing more
+                        raise TimeoutError
+                if self._done.acquire(True, left):
+                    break
         ok, value = self._outcome
         self._outcome = (False, None)
         if ok:
             return value  # type: ignore[no-any-return]
         raise value
+
+    def begin_step(self, what: str) -> bool:
+        """On the worker: a job's next step starts now (False: the caller gave up)."""
+        with self.steps:
+            if self.abandoned:
+                return False
+            self.step, self.step_at = what, time.monotonic()
+            return True
 
     def stop(self) -> None:
         """Let the thread end after its current job (which may still be blocked)."""
@@ -215,7 +244,16 @@ class PluginInstance:
     """One Store + component instance. Not thread-safe: the pool hands it to one caller."""
 
     def __init__(self, runtime: ComponentHost, plugin_id: str, gen: Generation,
-                 version: str) -> None:
+                 version: str, *, prefetch: Sequence[str] = (),
+                 config_asked: dict[str, bool] | None = None) -> None:
+        """``prefetch``: guest calls to run right after the instantiate, in the same job on
+        the sandbox thread (one hand-off at start-up, not one per call): "initialize",
+        then "get-metadata". Each keeps its own time and fuel limit; their outcomes are
+        answered by the next :meth:`initialize` and :meth:`get_metadata`, errors and
+        all, exactly as if those had called the guest then. ``config_asked``: where the
+        config keys it asks for are recorded (the pool's, kept across instances); it is in
+        place before the prefetched initialize runs.
+        """
         self.gen = gen
         self.plugin_id = plugin_id
         self.broken = False
@@ -228,6 +266,8 @@ class PluginInstance:
         self._ticks = runtime.ticks_for(grants.timeout_s)
         self._timeout = grants.timeout_s
         self.ctx = HostContext(plugin_id, version, runtime.bus, gen.config, gen.secret_lookup)
+        if config_asked is not None:
+            self.ctx.asked = config_asked
         self.stdout = OutputCapture(runtime.bus, plugin_id, version, "stdout")
         self.stderr = OutputCapture(runtime.bus, plugin_id, version, "stderr")
         if info.needs_network and not grants.network:
@@ -250,13 +290,50 @@ class PluginInstance:
                         if gen.blocking else None)
         #: How long a caller waits for a call on the sandbox thread before giving up on it.
         self._wait_s = self._timeout + BLOCKED_GRACE_S + 2 * TICK_S
-        exports = _exports_of(gen.loaded)
+        #: Outcomes of the prefetched calls, (ok, value or error), until asked for.
+        self._prefetched: dict[str, tuple[bool, Any]] = {}
+        self._step = "instantiate"
+        self.funcs: dict[str, Func] = {}
         try:
-            self.instance = self._run(self._instantiate, "instantiate")
+            self._start_up(_exports_of(gen.loaded), prefetch)
         except BaseException:
             self.close()
             raise
-        self.funcs: dict[str, Func] = {}
+        if self.typed.mismatched:  # Runtime.describe refuses these first; never serve one
+            name = self.typed.mismatched[0]
+            got = typedcall.func_shape(self.funcs[name], self.store)
+            self.close()
+            raise signature_error(name, got, info.contract, plugin_id)
+
+    def _start_up(self, exports: _Exports, prefetch: Sequence[str]) -> None:
+        """Instantiate, bind and run the prefetched calls as one job (see ``__init__``)."""
+        self._begin("instantiate")
+        try:
+            if self._thread is not None:  # its thread has entered this instance's context
+                self._thread.call(lambda: self._start_job(exports, prefetch), self._wait_s)
+            else:
+                enter(self.ctx)
+                try:
+                    self._start_job(exports, prefetch)
+                finally:
+                    enter(None)
+        except TimeoutError:  # only a sandbox thread times out; its job has stopped
+            self.broken = True
+            step = self._thread.step if self._thread is not None else self._step
+            error = traps.timeout_error(self._site(step), blocked=True)
+            if step == "instantiate":
+                raise error from None
+            self._prefetched[step] = (False, error)  # a prefetched call timed out
+        except wasmtime.WasmtimeError as e:  # the instantiate's (each call catches its own)
+            self.broken = True
+            self.stderr.flush()
+            raise traps.call_error(e, self._site("instantiate")) from None
+        finally:
+            self.stdout.flush()
+            self.stderr.flush()
+
+    def _start_job(self, exports: _Exports, prefetch: Sequence[str]) -> None:
+        self.instance = self._instantiate()
         get_func, store = self.instance.get_func, self.store
         for name, idx in exports.indices.items():
             func = get_func(store, idx)
@@ -267,11 +344,65 @@ class PluginInstance:
         self.typed = typedcall.bind(store, self.funcs, self.contract, shapes=exports.shapes)
         if exports.shapes is None:
             exports.shapes = self.typed.shapes
-        if self.typed.mismatched:  # Runtime.describe refuses these first; never serve one
-            name = self.typed.mismatched[0]
-            got = typedcall.func_shape(self.funcs[name], self.store)
-            self.close()
-            raise signature_error(name, got, info.contract, plugin_id)
+        if self.typed.mismatched:
+            return
+        for what in prefetch:
+            fn: Callable[[], Any] | None
+            if what == "initialize":
+                typed_init = self.typed.initialize
+                config = sorted(self.gen.config.items())
+                fn = None if typed_init is None else functools.partial(typed_init, config)
+            elif what == "get-metadata":
+                fn = self.typed.get_metadata
+            else:
+                raise ValueError(f"cannot prefetch {what}")
+            if fn is None:
+                return  # the generic path: the call itself runs it later
+            if not self._begin(what):
+                return
+            outcome: tuple[bool, Any]
+            try:
+                outcome = (True, fn())
+            except wasmtime.WasmtimeError as e:
+                self.broken = True
+                self.stderr.flush()
+                outcome = (False, traps.call_error(e, self._site(what)))
+            except Exception as e:  # a domain error lifting its result: answered later
+                outcome = (False, e)
+            if not self._record(what, outcome) or not outcome[0]:
+                return
+            if what == "initialize" and outcome[1] is not None:
+                return  # initialize failed: nothing runs after it
+
+    def _begin(self, what: str) -> bool:
+        """A guest call starts: its own time and fuel limits from now (False: the caller
+        stopped waiting for this start-up, so nothing more runs)."""
+        thread = self._thread
+        if thread is not None and not thread.begin_step(what):
+            return False
+        self._step = what
+        store = self.store
+        store.set_epoch_deadline(self._ticks)
+        if self._fuel is not None:
+            store.set_fuel(self._fuel)
+        self._stderr_mark = self.stderr.lines  # a trap keeps what this call wrote
+        return True
+
+    def _record(self, what: str, outcome: tuple[bool, Any]) -> bool:
+        """Keep a prefetched call's outcome, unless the caller gave up on the start-up."""
+        thread = self._thread
+        if thread is None:
+            self._prefetched[what] = outcome
+            return True
+        with thread.steps:
+            if thread.abandoned:
+                return False
+            self._prefetched[what] = outcome
+            return True
+
+    def _answer(self, what: str) -> tuple[bool, Any] | None:
+        """A prefetched call's outcome (once), or None if it was not prefetched."""
+        return self._prefetched.pop(what, None) if self._prefetched else None
 
     @property
     def major(self) -> int:
@@ -291,6 +422,8 @@ class PluginInstance:
 
     def _run(self, fn: Callable[[], T], what: str) -> T:
         """Run ``fn`` against this Store within the time limit; map traps to domain errors."""
+        if self._prefetched:  # a call came between: no prefetched answer is due any more
+            self._prefetched.clear()
         store = self.store
         store.set_epoch_deadline(self._ticks)
         if self._fuel is not None:
@@ -346,8 +479,13 @@ class PluginInstance:
     def initialize(self) -> None:
         config = sorted(self.gen.config.items())
         typed = self.typed.initialize
-        if typed is not None:
-            err: Any = self._run(lambda: typed(config), "initialize")
+        pre = self._answer("initialize")
+        if pre is not None:
+            if not pre[0]:
+                raise pre[1]
+            err: Any = pre[1]
+        elif typed is not None:
+            err = self._run(lambda: typed(config), "initialize")
         else:
             err = self._generic("initialize", lambda: self.call("initialize", config))
         if err is not None:
@@ -375,7 +513,12 @@ class PluginInstance:
     def get_metadata(self) -> PluginMetadata:
         """The plugin's metadata, refused (BadMetadataError) if a string breaks LIMITS."""
         typed = self.typed.get_metadata
-        if typed is not None:
+        pre = self._answer("get-metadata")
+        if pre is not None:
+            if not pre[0]:
+                raise pre[1]
+            md = pre[1]
+        elif typed is not None:
             md = self._run(typed, "get-metadata")
         else:
             md = self._generic("get-metadata", self._get_metadata_generic)

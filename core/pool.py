@@ -30,6 +30,10 @@ from .tiering import OPTIMIZING as TIER_OPTIMIZING
 
 T = TypeVar("T")
 
+#: The guest calls a new instance's start-up job runs after the instantiate.
+_INITIALIZE = ("initialize",)
+_WITH_METADATA = ("initialize", "get-metadata")
+
 
 class Plugin:
     """A running plugin: routes calls to a pool of instances of the current generation."""
@@ -54,8 +58,12 @@ class Plugin:
         #: (core.hostapi.HostContext.asked), kept across generations.
         self.config_asked: dict[str, bool] = {}
         gen = Generation(loaded, grants, dict(config), secret_lookup)
-        first = self._build(gen, version="")
-        self.metadata = first.get_metadata()
+        first = self._build(gen, version="", metadata=True)
+        try:
+            self.metadata = first.get_metadata()  # prefetched: from the start-up job
+        except BaseException:
+            first.close()  # its thread may still be blocked: it ends after that call
+            raise
         first.ctx.version = self.version
         self._gen = gen
         self._idle.append(first)
@@ -98,10 +106,17 @@ class Plugin:
 
     # --- the pool -----------------------------------------------------------------------
 
-    def _build(self, gen: Generation, version: str | None = None) -> PluginInstance:
+    def _build(self, gen: Generation, version: str | None = None, *,
+               metadata: bool = False) -> PluginInstance:
+        """A new instance, initialized; ``metadata``: its get-metadata is answered next.
+
+        Instantiate, initialize (and get-metadata) run as one job on the instance's
+        sandbox thread, each within its own limits (core.instance, ``prefetch``).
+        """
         inst = PluginInstance(self.runtime, self.plugin_id, gen,
-                              self.version if version is None else version)
-        inst.ctx.asked = self.config_asked
+                              self.version if version is None else version,
+                              prefetch=_WITH_METADATA if metadata else _INITIALIZE,
+                              config_asked=self.config_asked)
         try:
             inst.initialize()
         except E.PluginCallError as e:  # a trap or timeout during initialize
@@ -243,7 +258,8 @@ class Plugin:
         gen = Generation(loaded or old.loaded, grants if grants is not None else old.grants,
                          dict(config) if config is not None else old.config,
                          secret_lookup if secret_lookup is not None else old.secret_lookup)
-        first = self._build(gen, version=label if label is not None else "")
+        first = self._build(gen, version=label if label is not None else "",
+                            metadata=loaded is not None)
         try:
             metadata = first.get_metadata() if loaded is not None else self.metadata
         except BaseException:

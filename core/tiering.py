@@ -5,7 +5,9 @@ compiler: about 4x quicker to compile); :class:`Optimizer` compiles the optimize
 (Cranelift) in the background and hands it to the plugin, which swaps it in like a hot
 swap (core.pool). One background thread compiles one component at a time at a low
 CPU priority, so calls and the GUI keep the processor; wasmtime's compile threads are
-created from it and inherit that priority (see :func:`_lower_priority`).
+created from it and inherit that priority (see :func:`_lower_priority`). The tier swap
+that follows runs at normal priority: it builds instances, whose sandbox threads inherit
+the priority of the thread that starts them.
 """
 
 from __future__ import annotations
@@ -130,7 +132,6 @@ class Optimizer:
             self._cond.notify_all()
 
     def _run(self) -> None:
-        _lower_priority()
         while True:
             with self._cond:
                 while not self._queue and not self._stopped:
@@ -148,11 +149,35 @@ class Optimizer:
                     self._cond.notify_all()
             time.sleep(YIELD_S)  # let calls and the next start-up in first
 
+    def _compile_low(self, fast: LoadedComponent) -> LoadedComponent:
+        """The compile, on a thread of low priority (:func:`_lower_priority`), waited for.
+
+        The callbacks (tier swaps) stay on this thread, at normal priority: a swap's
+        instances start sandbox threads, which would inherit the low priority and then
+        serve every call of the optimized code at it.
+        """
+        box: list[tuple[bool, object]] = []
+
+        def run() -> None:
+            _lower_priority()
+            try:
+                box.append((True, self._compile(fast)))
+            except BaseException as e:  # re-raised on the optimizer's thread
+                box.append((False, e))
+
+        worker = threading.Thread(target=run, name="wasmbay-optimize-compile", daemon=True)
+        worker.start()
+        worker.join()
+        ok, value = box[0]
+        if not ok:
+            raise value  # type: ignore[misc]
+        return value  # type: ignore[return-value]
+
     def _one(self, fast: LoadedComponent, callbacks: list[Done], sha: str) -> None:
         optimized: LoadedComponent | None = None
         error: E.WasmbayError | None = None
         try:
-            optimized = self._compile(fast)
+            optimized = self._compile_low(fast)
         except E.WasmbayError as e:
             error = e
         except Exception as e:  # never lose the thread: the plugin keeps its fast code
