@@ -341,7 +341,13 @@ class CompiledCache:
             st = path.stat()  # one stat for both the ownership and the identity check
             if not _owned_and_private(path, st):
                 raise ValueError("not owned by this user or readable by others")
-            meta = json.loads(_sidecar(path).read_text())
+            try:
+                meta = json.loads(_sidecar(path).read_text())
+            except FileNotFoundError:
+                # Written a moment ago by another thread that has not yet written its
+                # sidecar (or left so by a crash): a miss, not damage. The compile that
+                # follows rewrites both; dropping it here would delete the writer's entry.
+                return None
             # A file other than the one we wrote (replaced, touched, truncated): check content.
             if (meta.get("stat") != _stat_key(path, st)
                     and meta.get("artefact_sha256") != _file_sha256(path)):

@@ -60,6 +60,30 @@ def test_damaged_entry_is_dropped_and_recompiled(tmp_path: Path, fixture_wasm: B
         plugin.close()
 
 
+def test_an_entry_whose_sidecar_is_not_written_yet_is_a_miss_not_deleted(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    """Another thread writes the artefact, then its sidecar: a load in between must not
+    delete the artefact it is writing (it compiles once more; the writer's entry stays)."""
+    path = fixture_wasm("echo")
+    with fresh_runtime(tmp_path) as rt:
+        rt.load(path).close()
+        artefact = rt.cache.artefact_path(rt.compile(path).info.sha256)
+    assert artefact is not None
+    sidecar = artefact.with_suffix(".json")
+    kept = sidecar.read_bytes()
+    sidecar.unlink()  # the moment between the writer's two writes
+    with fresh_runtime(tmp_path) as rt:
+        plugin = rt.load(path)
+        assert rt.cache.stats.dropped == 0 and rt.cache.stats.compiled == 1
+        assert plugin.process("y").output == "processed: y"
+        plugin.close()
+    assert artefact.exists() and sidecar.exists()  # rewritten whole by that compile
+    assert kept  # the original sidecar existed: this is the writer's entry, not debris
+    with fresh_runtime(tmp_path) as rt:  # and it serves the next start
+        rt.load(path).close()
+        assert (rt.cache.stats.compiled, rt.cache.stats.loaded) == (0, 1)
+
+
 def test_entry_writable_by_others_is_not_trusted(tmp_path: Path, fixture_wasm: Build) -> None:
     path = fixture_wasm("echo")
     with fresh_runtime(tmp_path) as rt:
