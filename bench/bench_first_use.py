@@ -13,7 +13,10 @@ image_processor sample, ``plugins/build.py``'s build_sample, with Wasmbay's sett
   4. warm start of 10 installed plugins ÷ Σ bare deserialize + instantiate
   5. instantiate ÷ bare wasmtime instantiate (copy-on-write on): Wasmbay on optimized
      code (fast code printed too), interleaved with the bare instantiate
-  6. p99 during hot swaps under load ÷ steady
+  6. p99 during hot swaps under load ÷ steady: 2 callers in a tight loop; 8 rounds each
+     alternate 4 x (250 ms steady, 250 ms starting with a swap), samples pooled per side
+     (bench_library.swap_under_load, which also prints the caller-side retirement of
+     the code before, side by side)
   7. the C sample's ``process`` ÷ Extism echo (100 bytes; the bench extra's extism)
   8. reinstall of an uninstalled plugin: compiles
   9. fresh window -> every sample ready, after the start command's set-up step
@@ -530,8 +533,9 @@ def main() -> None:
             with PluginManager(lib_dirs, persist_logs=False) as m:
                 m.load("plugin-0")
                 failed, steady, during = swap_under_load(m, "plugin-0", paths[1:4])
-            return (f"{failed} failed calls, p99 steady {steady * 1e3:.1f} ms, during "
-                    f"{during * 1e3:.1f} ms", f"{during / steady:.2f}")
+            return (f"{failed} failed calls, p99 steady {steady * 1e3:.2f} ms, during "
+                    f"{during * 1e3:.2f} ms (8 interleaved rounds, pooled; 2 swaps/s; "
+                    f"load average {os.getloadavg()[0]:.1f})", f"{during / steady:.2f}")
 
         def row7() -> tuple[str, str]:
             c, ext = c_vs_extism(root, args.calls, args.reps)

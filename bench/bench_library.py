@@ -1,6 +1,7 @@
 """Issue 3 benchmarks, printed (not asserted):
 
-1. Hot swap under load: 2 calling threads, 20 swaps. Failed calls (target 0) and p99
+1. Hot swap under load: 2 calling threads; steady and swap stretches interleaved over
+   5 rounds, samples pooled (:func:`swap_under_load`). Failed calls (target 0) and p99
    latency during swaps vs steady state (target <= 2x).
 2. Warm start of a library of 10 plugins (compiled cache warm) vs the sum of bare
    wasmtime-py deserialize + instantiate for the same components (target <= 1.2x).
@@ -11,12 +12,16 @@ Run:  .venv/bin/python bench/bench_library.py [--plugin image_processor]
 from __future__ import annotations
 
 import argparse
+import bisect
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -24,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from wasmtime import Config, Engine, Store, WasiConfig  # noqa: E402
 from wasmtime.component import Component, Linker  # noqa: E402
 
+from wasmbay.core import instance  # noqa: E402
 from wasmbay.core.manager import PluginManager  # noqa: E402
 from wasmbay.core.paths import AppDirs  # noqa: E402
 
@@ -33,52 +39,143 @@ def p99(values: list[float]) -> float:
     return values[min(len(values) - 1, int(0.99 * len(values)))]
 
 
-def swap_under_load(m: PluginManager, pid: str,
-                    builds: list[Path]) -> tuple[int, float, float]:
-    """Prints (and returns) failed calls, p99 steady and p99 during 20 swaps (seconds)."""
+def _inline_retire(plugin: Any) -> Callable[..., None]:
+    """The retirement as it was before the retirer thread: on the caller's thread."""
+    def retire(insts: list[Any], *, counted: bool = True) -> None:
+        for inst in insts:
+            if counted:
+                with plugin._cond:
+                    inst.gen.live -= 1
+            plugin._retire(inst, shutdown=not inst.broken)
+        insts.clear()
+    return retire
+
+
+def _overlapping(calls: list[tuple[float, float]],
+                 swaps: list[tuple[float, float]]) -> list[float]:
+    """Durations of the calls whose span overlaps one of ``swaps`` (sorted spans)."""
+    starts = [a for a, _ in swaps]
+    out = []
+    for t, d in calls:
+        i = bisect.bisect_right(starts, t + d) - 1  # the last swap starting before it ends
+        if i >= 0 and swaps[i][1] >= t:
+            out.append(d)
+    return out
+
+
+def swap_under_load(m: PluginManager, pid: str, builds: list[Path], *, rounds: int = 8,
+                    swaps: int = 4, swap_every_s: float = 0.25,
+                    compare: bool = True) -> tuple[int, float, float]:
+    """Hot swaps under load, measured honestly: 2 callers in a tight loop run throughout;
+    steady and swap stretches alternate finely, so both sides see the same machine load:
+    each of ``rounds`` rounds runs, per variant, ``swaps`` times a ``swap_every_s``
+    steady stretch then a ``swap_every_s`` stretch that starts with one reconfigure (a
+    user's update every ``2 * swap_every_s``). A call counts for the stretch it started
+    in; each side's samples are pooled over the rounds. Also printed: strictly the calls
+    whose span overlaps a reconfigure.
+
+    ``compare``: each round also runs the code as it was before, side by side, the
+    order alternating by round: "before" (the warm-up at normal priority, the old
+    generation's retirement on the caller's thread) and "nice 0 warm-up" (only the
+    warm-up at normal priority). Prints (and returns, for the current code) failed
+    calls, pooled p99 steady and p99 during swaps (seconds).
+    """
     loaded = [m.runtime.compile(b) for b in builds]
     run = m._running[pid]
-    assert run.stable is not None
+    plugin = run.stable
+    assert plugin is not None
+    lat: dict[str, list[float]] = {}
+    #: Per variant, (start, duration) of every call and (start, end) of every swap.
+    spans: dict[str, list[tuple[float, float]]] = {}
+    swap_spans: dict[str, list[tuple[float, float]]] = {}
+    failed = [0]
+    phase = ["settle"]
+    stop = threading.Event()
+    lock = threading.Lock()
 
-    def measure(duration: float, swaps: int) -> tuple[list[float], int]:
-        lat: list[float] = []
-        failed = [0]
-        stop = threading.Event()
-        lock = threading.Lock()
+    def caller() -> None:
+        while not stop.is_set():
+            tag = phase[0]
+            t = time.perf_counter()
+            try:
+                ok = m.call(pid, "800x600").success
+            except Exception:
+                ok = False
+            d = time.perf_counter() - t
+            with lock:
+                lat.setdefault(tag, []).append(d)
+                spans.setdefault(tag.split(":")[-1], []).append((t, d))
+                failed[0] += not ok
 
-        def caller() -> None:
-            while not stop.is_set():
-                t = time.perf_counter()
-                try:
-                    ok = m.call(pid, "800x600").success
-                except Exception:
-                    ok = False
-                d = time.perf_counter() - t
-                with lock:
-                    lat.append(d)
-                    failed[0] += not ok
+    swap_took: dict[str, list[float]] = {}
+    n = [0]
 
-        threads = [threading.Thread(target=caller) for _ in range(2)]
-        for t in threads:
-            t.start()
-        if swaps:
-            for i in range(swaps):
-                assert run.stable is not None
-                run.stable.reconfigure(loaded=loaded[i % len(loaded)], label=f"b{i}")
+    def cell(variant: str, swapping: bool) -> None:
+        """One ``swap_every_s`` stretch: steady, or starting with one reconfigure."""
+        t0 = time.perf_counter()
+        phase[0] = f"{'swap' if swapping else 'steady'}:{variant}"
+        if swapping:
+            plugin.reconfigure(loaded=loaded[n[0] % len(loaded)], label=f"b{n[0]}")
+            t1 = time.perf_counter()
+            swap_took.setdefault(variant, []).append(t1 - t0)
+            swap_spans.setdefault(variant, []).append((t0, t1))
+            n[0] += 1
+        time.sleep(max(0.0, t0 + swap_every_s - time.perf_counter()))
+
+    variants_ = ["now", "before", "nice 0 warm-up"] if compare else ["now"]
+    warm_nice = instance.WARM_NICE
+
+    def use(variant: str) -> None:
+        instance.WARM_NICE = warm_nice if variant == "now" else 0
+        if variant == "before":
+            plugin._retire_later = _inline_retire(plugin)  # type: ignore[method-assign]
         else:
-            time.sleep(duration)
+            plugin.__dict__.pop("_retire_later", None)
+
+    load0 = os.getloadavg()
+    threads = [threading.Thread(target=caller) for _ in range(2)]
+    for t in threads:
+        t.start()
+    per_round: dict[str, list[float]] = {}
+    try:
+        time.sleep(swap_every_s)
+        for r in range(rounds):
+            for variant in (variants_ if r % 2 == 0 else variants_[::-1]):
+                use(variant)
+                before = {k: len(v) for k, v in lat.items()}
+                for _ in range(swaps):  # steady and swap stretches alternate finely
+                    cell(variant, False)
+                    cell(variant, True)
+                with lock:
+                    s = lat[f"steady:{variant}"][before.get(f"steady:{variant}", 0):]
+                    w = lat[f"swap:{variant}"][before.get(f"swap:{variant}", 0):]
+                per_round.setdefault(variant, []).append(p99(w) / p99(s))
+    finally:
+        use("now")
         stop.set()
         for t in threads:
             t.join()
-        return lat, failed[0]
-
-    steady, steady_failed = measure(2.0, 0)
-    during, failed = measure(0, 20)
-    print(f"hot swap under load (2 threads, 20 swaps): failed calls {failed + steady_failed} "
-          f"(target 0); p99 steady {p99(steady) * 1000:.2f} ms, during swaps "
-          f"{p99(during) * 1000:.2f} ms -> {p99(during) / p99(steady):.2f}x (target <= 2x); "
-          f"{len(during)} calls during swaps")
-    return failed + steady_failed, p99(steady), p99(during)
+    load1 = os.getloadavg()
+    print(f"hot swap under load: 2 callers in a tight loop; {rounds} rounds, each variant "
+          f"{swaps} x ({swap_every_s * 1000:.0f} ms steady, {swap_every_s * 1000:.0f} ms "
+          f"starting with a swap): {1 / (2 * swap_every_s):g} swaps/s; "
+          f"load average {load0[0]:.2f} -> {load1[0]:.2f}; "
+          f"failed calls {failed[0]} (target 0)")
+    for v in variants_:
+        s, w = lat[f"steady:{v}"], lat[f"swap:{v}"]
+        took = sorted(swap_took[v])
+        print(f"  {v:>14}: steady {len(s)} calls p50 {statistics.median(s) * 1e3:.2f} ms "
+              f"p99 {p99(s) * 1e3:.2f} ms; during swaps {len(w)} calls p50 "
+              f"{statistics.median(w) * 1e3:.2f} ms p99 {p99(w) * 1e3:.2f} ms -> "
+              f"{p99(w) / p99(s):.2f}x (target <= 2x); per round "
+              f"{' '.join(f'{x:.2f}' for x in per_round[v])}; swap took median "
+              f"{took[len(took) // 2] * 1e3:.0f} ms, max {took[-1] * 1e3:.0f} ms", flush=True)
+        over = _overlapping(spans[v], swap_spans[v])
+        print(f"  {v:>14}: strictly the {len(over)} calls overlapping a swap's reconfigure: "
+              f"p50 {statistics.median(over) * 1e3:.2f} ms p99 {p99(over) * 1e3:.2f} ms -> "
+              f"{p99(over) / p99(s):.2f}x steady p99", flush=True)
+    s, w = lat["steady:now"], lat["swap:now"]
+    return failed[0], p99(s), p99(w)
 
 
 def bare_start(paths: list[Path]) -> float:

@@ -14,6 +14,7 @@ import _thread
 import contextlib
 import functools
 import itertools
+import os
 import threading
 import time
 import weakref
@@ -43,6 +44,9 @@ UNLIMITED_FUEL = 1 << 62
 #: Extra wait beyond the time limit before a caller stops waiting for a guest that is
 #: blocked inside a host (WASI) call, where the epoch deadline cannot reach it.
 BLOCKED_GRACE_S = 0.1
+#: The nice value of a background start-up (a hot swap's warm-up, :class:`PluginInstance`
+#: ``background``): on 2 busy cores the callers at 0 keep most of the CPU meanwhile.
+WARM_NICE = 10
 
 _generation_numbers = itertools.count(1)
 
@@ -143,8 +147,10 @@ class _SandboxThread:
     its own time limit by stamping ``step_at`` when the step begins.
     """
 
-    def __init__(self, name: str, ctx: HostContext) -> None:
+    def __init__(self, name: str, ctx: HostContext, *, nice: int = 0) -> None:
         self.name = name
+        #: This thread's own nice value (Linux: per thread), set when it starts.
+        self._nice = nice
         self._ready = _thread.allocate_lock()
         self._ready.acquire()
         self._done = _thread.allocate_lock()
@@ -181,6 +187,9 @@ class _SandboxThread:
             self._alive.release()
 
     def _run(self) -> None:
+        if self._nice:
+            with contextlib.suppress(AttributeError, OSError):  # non-Linux: no-op
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
         enter(self._ctx)  # this thread serves this one instance: its host calls see it
         ready, done = self._ready, self._done
         while True:
@@ -245,14 +254,18 @@ class PluginInstance:
 
     def __init__(self, runtime: ComponentHost, plugin_id: str, gen: Generation,
                  version: str, *, prefetch: Sequence[str] = (),
-                 config_asked: dict[str, bool] | None = None) -> None:
+                 config_asked: dict[str, bool] | None = None,
+                 background: bool = False) -> None:
         """``prefetch``: guest calls to run right after the instantiate, in the same job on
         the sandbox thread (one hand-off at start-up, not one per call): "initialize",
         then "get-metadata". Each keeps its own time and fuel limit; their outcomes are
         answered by the next :meth:`initialize` and :meth:`get_metadata`, errors and
         all, exactly as if those had called the guest then. ``config_asked``: where the
         config keys it asks for are recorded (the pool's, kept across instances); it is in
-        place before the prefetched initialize runs.
+        place before the prefetched initialize runs. ``background``: nobody waits on
+        this start-up but a hot swap's warm-up, so it runs on a thread of its own at
+        :data:`WARM_NICE` (the calls then on the instance's sandbox thread, at normal
+        priority), leaving the CPU to the callers of the generation serving meanwhile.
         """
         self.gen = gen
         self.plugin_id = plugin_id
@@ -288,6 +301,11 @@ class PluginInstance:
         self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
         self._thread = (_SandboxThread(f"wasmbay-{plugin_id}", self.ctx)
                         if gen.blocking else None)
+        self._warm_thread = (_SandboxThread(f"wasmbay-{plugin_id}-warm", self.ctx,
+                                            nice=WARM_NICE)
+                             if background and gen.blocking and WARM_NICE else None)
+        #: The thread running the start-up job (its steps' time limits are stamped there).
+        self._starter = self._warm_thread or self._thread
         #: How long a caller waits for a call on the sandbox thread before giving up on it.
         self._wait_s = self._timeout + BLOCKED_GRACE_S + 2 * TICK_S
         #: Outcomes of the prefetched calls, (ok, value or error), until asked for.
@@ -308,9 +326,10 @@ class PluginInstance:
     def _start_up(self, exports: _Exports, prefetch: Sequence[str]) -> None:
         """Instantiate, bind and run the prefetched calls as one job (see ``__init__``)."""
         self._begin("instantiate")
+        runner = self._starter
         try:
-            if self._thread is not None:  # its thread has entered this instance's context
-                self._thread.call(lambda: self._start_job(exports, prefetch), self._wait_s)
+            if runner is not None:  # its thread has entered this instance's context
+                runner.call(lambda: self._start_job(exports, prefetch), self._wait_s)
             else:
                 enter(self.ctx)
                 try:
@@ -319,7 +338,7 @@ class PluginInstance:
                     enter(None)
         except TimeoutError:  # only a sandbox thread times out; its job has stopped
             self.broken = True
-            step = self._thread.step if self._thread is not None else self._step
+            step = runner.step if runner is not None else self._step
             error = traps.timeout_error(self._site(step), blocked=True)
             if step == "instantiate":
                 raise error from None
@@ -329,6 +348,8 @@ class PluginInstance:
             self.stderr.flush()
             raise traps.call_error(e, self._site("instantiate")) from None
         finally:
+            if self._warm_thread is not None:  # its one job is over (or abandoned)
+                self._warm_thread.stop()
             self.stdout.flush()
             self.stderr.flush()
 
@@ -377,7 +398,7 @@ class PluginInstance:
     def _begin(self, what: str) -> bool:
         """A guest call starts: its own time and fuel limits from now (False: the caller
         stopped waiting for this start-up, so nothing more runs)."""
-        thread = self._thread
+        thread = self._starter
         if thread is not None and not thread.begin_step(what):
             return False
         self._step = what
@@ -390,7 +411,7 @@ class PluginInstance:
 
     def _record(self, what: str, outcome: tuple[bool, Any]) -> bool:
         """Keep a prefetched call's outcome, unless the caller gave up on the start-up."""
-        thread = self._thread
+        thread = self._starter
         if thread is None:
             self._prefetched[what] = outcome
             return True

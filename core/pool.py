@@ -50,6 +50,11 @@ class Plugin:
         self._cond = threading.Condition()
         self._idle: list[PluginInstance] = []
         self._closed = False
+        #: Instances a caller handed back after a swap, shut down by :meth:`_retirer`,
+        #: so no caller waits on a retirement (a guest ``shutdown`` call, the Store's
+        #: teardown); guarded by ``_cond``, as is whether that thread runs.
+        self._retiring: list[PluginInstance] = []
+        self._retirer_running = False
         #: Held by every generation change (reconfigure, the tier swap), never by calls.
         self._changing = threading.RLock()
         #: The fast component whose optimized compile is queued or running (core.tiering).
@@ -107,8 +112,9 @@ class Plugin:
     # --- the pool -----------------------------------------------------------------------
 
     def _build(self, gen: Generation, version: str | None = None, *,
-               metadata: bool = False) -> PluginInstance:
-        """A new instance, initialized; ``metadata``: its get-metadata is answered next.
+               metadata: bool = False, background: bool = False) -> PluginInstance:
+        """A new instance, initialized; ``metadata``: its get-metadata is answered next;
+        ``background``: a swap's warm-up, which no caller waits on (core.instance).
 
         Instantiate, initialize (and get-metadata) run as one job on the instance's
         sandbox thread, each within its own limits (core.instance, ``prefetch``).
@@ -116,7 +122,7 @@ class Plugin:
         inst = PluginInstance(self.runtime, self.plugin_id, gen,
                               self.version if version is None else version,
                               prefetch=_WITH_METADATA if metadata else _INITIALIZE,
-                              config_asked=self.config_asked)
+                              config_asked=self.config_asked, background=background)
         try:
             inst.initialize()
         except E.PluginCallError as e:  # a trap or timeout during initialize
@@ -143,14 +149,14 @@ class Plugin:
                 while self._idle:
                     inst = self._idle.pop()
                     if inst.gen is gen:
-                        self._retire_all(stale)
+                        self._retire_later(stale)
                         return inst
                     stale.append(inst)
                 if gen.live < self.max_instances:
                     gen.live += 1  # reserve the slot while building outside the lock
                     break
                 self._cond.wait()
-        self._retire_all(stale)
+        self._retire_later(stale)
         try:
             inst = self._build(gen)
         except BaseException:
@@ -171,7 +177,10 @@ class Plugin:
                 inst.gen.live -= 1
             self._cond.notify()
         if not keep:
-            self._retire(inst, shutdown=not inst.broken)
+            if inst.broken:
+                inst.close()  # no guest call: cheap, and its thread may still be blocked
+            else:
+                self._retire_later([inst], counted=False)
 
     def _retire(self, inst: PluginInstance, *, shutdown: bool = True) -> None:
         if shutdown:
@@ -189,6 +198,37 @@ class Plugin:
                 inst.gen.live -= 1
             self._retire(inst)
         insts.clear()
+
+    def _retire_later(self, insts: list[PluginInstance], *, counted: bool = True) -> None:
+        """Retire ``insts`` on the retirer thread, not the caller's (``counted``: they
+        still count in their generation's ``live``)."""
+        if not insts:
+            return
+        with self._cond:
+            for inst in insts:
+                if counted:
+                    inst.gen.live -= 1
+                self._retiring.append(inst)
+            start = not self._retirer_running
+            self._retirer_running = True
+        insts.clear()
+        if start:
+            threading.Thread(target=self._retirer, name=f"wasmbay-retire-{self.plugin_id}",
+                             daemon=True).start()
+
+    def _retirer(self) -> None:
+        """Shut the handed-back instances down, one at a time, then end."""
+        while True:
+            with self._cond:
+                if not self._retiring:
+                    self._retirer_running = False
+                    self._cond.notify_all()  # close() waits for the last retirement
+                    return
+                inst = self._retiring.pop()
+            try:
+                self._retire(inst)
+            except BaseException:  # a retirement never ends the thread
+                inst.close()
 
     def _host_log(self, level: LogLevel, message: str, details: str = "") -> None:
         self.runtime.bus.publish(LogRecord(self.plugin_id, level, message, source="host",
@@ -259,7 +299,7 @@ class Plugin:
                          dict(config) if config is not None else old.config,
                          secret_lookup if secret_lookup is not None else old.secret_lookup)
         first = self._build(gen, version=label if label is not None else "",
-                            metadata=loaded is not None)
+                            metadata=loaded is not None, background=True)
         try:
             metadata = first.get_metadata() if loaded is not None else self.metadata
         except BaseException:
@@ -272,7 +312,7 @@ class Plugin:
         warm = [first]
         for _ in range(min(old.live, self.max_instances) - 1):
             try:
-                warm.append(self._build(gen, version=first.ctx.version))
+                warm.append(self._build(gen, version=first.ctx.version, background=True))
             except E.WasmbayError:
                 break  # the rest are built on demand
         with self._cond:
@@ -335,6 +375,8 @@ class Plugin:
             idle, self._idle = self._idle, []
             self._cond.notify_all()
         self._retire_all(idle)
+        with self._cond:  # the instances handed back after a swap are shut down too
+            self._cond.wait_for(lambda: not self._retirer_running)
         self._host_log(LogLevel.INFO, "closed")
 
     def __enter__(self) -> Plugin:
