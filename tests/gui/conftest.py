@@ -72,3 +72,30 @@ def make_engine(qtbot: Any) -> Iterator[Callable[..., Any]]:
     yield make
     for engine in engines:
         assert engine.shutdown(), "engine thread did not end"
+
+
+@pytest.fixture
+def real_window(qtbot: Any, make_engine: Any, tmp_path: Any,
+                monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A shown MainWindow over the real plugin manager in a private WASMBAY_HOME, its
+    engine ready; ``.backends`` are the ManagerBackends it opened, ``.manager`` the first's
+    PluginManager."""
+    monkeypatch.setenv("WASMBAY_HOME", str(tmp_path / "home"))
+    from wasmbay.gui.mainwindow import MainWindow
+    from wasmbay.gui.managerbackend import ManagerBackend
+
+    backends: list[ManagerBackend] = []
+
+    def factory() -> ManagerBackend:
+        backends.append(ManagerBackend.open())
+        return backends[-1]
+
+    engine = make_engine(factory, start=False)
+    win = MainWindow(engine, offer_samples=False)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(engine.ready, timeout=30_000):
+        engine.start()
+    win.backends = backends
+    win.manager = backends[0].manager
+    return win

@@ -258,29 +258,6 @@ def test_a_secret_the_keyring_lost_shows_as_missing_in_the_config_pane(
 # --- on the real plugin manager -----------------------------------------------------------
 
 
-@pytest.fixture
-def real_window(qtbot: Any, make_engine: Any, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("WASMBAY_HOME", str(tmp_path / "home"))
-    from wasmbay.gui.mainwindow import MainWindow
-    from wasmbay.gui.managerbackend import ManagerBackend
-
-    backends: list[ManagerBackend] = []
-
-    def factory() -> ManagerBackend:
-        backends.append(ManagerBackend.open())
-        return backends[-1]
-
-    engine = make_engine(factory, start=False)
-    win = MainWindow(engine, offer_samples=False)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(engine.ready, timeout=30_000):
-        engine.start()
-    win.manager = backends[0].manager
-    return win
-
-
 def needs_keyring() -> None:
     import keyring
     from keyring.backends import fail

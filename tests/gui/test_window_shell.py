@@ -512,29 +512,6 @@ def test_every_pane_shows_a_change_made_elsewhere(window: Any, qtbot: Any) -> No
 # --- the same Cancel over the real plugin manager ---------------------------------------
 
 
-@pytest.fixture
-def real_window(qtbot: Any, make_engine: Any, tmp_path: Any,
-                monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("WASMBAY_HOME", str(tmp_path / "home"))
-    from wasmbay.gui.mainwindow import MainWindow
-    from wasmbay.gui.managerbackend import ManagerBackend
-
-    backends: list[ManagerBackend] = []
-
-    def factory() -> ManagerBackend:
-        backends.append(ManagerBackend.open())
-        return backends[-1]
-
-    engine = make_engine(factory, start=False)
-    win = MainWindow(engine, offer_samples=False)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(engine.ready, timeout=30_000):
-        engine.start()
-    win.backends = backends
-    return win
-
-
 def test_cancel_stops_a_real_preview_quietly(real_window: Any, qtbot: Any,
                                              fixture_wasm: Any) -> None:
     import threading

@@ -450,29 +450,6 @@ def _left() -> Any:
 # --- the real plugin manager --------------------------------------------------------------
 
 
-@pytest.fixture
-def real_window(qtbot: Any, make_engine: Any, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("WASMBAY_HOME", str(tmp_path / "home"))
-    from wasmbay.gui.mainwindow import MainWindow
-    from wasmbay.gui.managerbackend import ManagerBackend
-
-    backends: list[ManagerBackend] = []
-
-    def factory() -> ManagerBackend:
-        backends.append(ManagerBackend.open())
-        return backends[-1]
-
-    engine = make_engine(factory, start=False)
-    win = MainWindow(engine, offer_samples=False)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(engine.ready, timeout=30_000):
-        engine.start()
-    win.manager = backends[0].manager
-    return win
-
-
 def test_the_real_manager_automatic_rollback_progress_notice_and_previous_stable(
         real_window: Any, qtbot: Any, fixture_wasm: Build, tmp_path: Path) -> None:
     """The evidence, the notice and the previous stable version come from core itself; the
