@@ -99,3 +99,23 @@ def real_window(qtbot: Any, make_engine: Any, tmp_path: Any,
     win.backends = backends
     win.manager = backends[0].manager
     return win
+
+
+@pytest.fixture
+def fake_window(qtbot: Any, make_engine: Any) -> Any:
+    """A shown MainWindow over tests/gui/fakes.py's FakeBackend with plugins alpha and
+    beta listed; ``.backend`` is that backend."""
+    from wasmbay.gui.mainwindow import MainWindow
+
+    from .fakes import FakeBackend
+
+    backend = FakeBackend(["alpha", "beta"])
+    engine = make_engine(lambda: backend, start=False)
+    win = MainWindow(engine, offer_samples=False)
+    qtbot.addWidget(win)
+    win.show()
+    with qtbot.waitSignal(engine.snapshots, timeout=10_000):
+        engine.start()
+    qtbot.waitUntil(lambda: win.model.rowCount() == 2)
+    win.backend = backend
+    return win

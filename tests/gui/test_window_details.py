@@ -20,26 +20,13 @@ from wasmbay.core.errors import CONFIGURE, GRANT_FOLDER, Fix
 from wasmbay.core.grants import DirGrant, Grants
 from wasmbay.gui.snapshots import FAILED, VersionDetail
 
-from .fakes import FakeBackend
-
 Build = Callable[[str], Path]
 INSTALLED = 1_714_564_800.0  # 2024-05-01, a fixed install date
 
 
 @pytest.fixture
-def window(qtbot: Any, make_engine: Any) -> Any:
-    from wasmbay.gui.mainwindow import MainWindow
-
-    backend = FakeBackend(["alpha", "beta"])
-    engine = make_engine(lambda: backend, start=False)
-    win = MainWindow(engine, offer_samples=False)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(engine.snapshots, timeout=10_000):
-        engine.start()
-    qtbot.waitUntil(lambda: win.model.rowCount() == 2)
-    win.backend = backend
-    return win
+def window(fake_window: Any) -> Any:
+    return fake_window
 
 
 def set_plugin(window: Any, qtbot: Any, pid: str, **changes: Any) -> None:

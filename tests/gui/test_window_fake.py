@@ -8,23 +8,10 @@ import pytest
 
 from wasmbay.core.events import LogLevel, LogRecord
 
-from .fakes import FakeBackend
-
 
 @pytest.fixture
-def window(qtbot: Any, make_engine: Any) -> Any:
-    from wasmbay.gui.mainwindow import MainWindow
-
-    backend = FakeBackend(["alpha", "beta"])
-    engine = make_engine(lambda: backend, start=False)
-    win = MainWindow(engine, offer_samples=False)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(engine.snapshots, timeout=10_000):
-        engine.start()
-    qtbot.waitUntil(lambda: win.model.rowCount() == 2)
-    win.backend = backend
-    return win
+def window(fake_window: Any) -> Any:
+    return fake_window
 
 
 def test_table_lists_plugins_and_filters(window: Any, qtbot: Any) -> None:

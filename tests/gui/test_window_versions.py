@@ -18,27 +18,14 @@ import pytest
 from wasmbay.core.contract import ProcessResult
 from wasmbay.gui.snapshots import RollbackEvidence, VersionInfo
 
-from .fakes import FakeBackend
-
 Build = Callable[[str], Path]
 #: The share a new canary starts at (gui.widgets.versions.DEFAULT_SHARE).
 DEFAULT_SHARE = 10
 
 
 @pytest.fixture
-def window(qtbot: Any, make_engine: Any) -> Any:
-    from wasmbay.gui.mainwindow import MainWindow
-
-    backend = FakeBackend(["alpha", "beta"])
-    engine = make_engine(lambda: backend, start=False)
-    win = MainWindow(engine, offer_samples=False)
-    qtbot.addWidget(win)
-    win.show()
-    with qtbot.waitSignal(engine.snapshots, timeout=10_000):
-        engine.start()
-    qtbot.waitUntil(lambda: win.model.rowCount() == 2)
-    win.backend = backend
-    return win
+def window(fake_window: Any) -> Any:
+    return fake_window
 
 
 # --- driving the window -------------------------------------------------------------------

@@ -164,14 +164,19 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         super().send(data)
 
     def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+        self.sock = _connect_unix(self.socket_path, self.timeout)
+
+
+def _connect_unix(path: str, timeout: float | None) -> socket.socket:
+    """A connected Unix stream socket; closed again if the connect fails."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 #: What a request target may hold (it goes into the request line as it is).
@@ -215,14 +220,7 @@ class FastConnection:
         self.sock: socket.socket | None = None
 
     def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+        self.sock = _connect_unix(self.socket_path, self.timeout)
 
     def close(self) -> None:
         sock, self.sock = self.sock, None
