@@ -15,8 +15,10 @@ Entries are keyed by content (component sha256, wasmtime version, engine setting
 compile tier), so an uninstalled plugin's entry serves its reinstall. Each entry's
 sidecar names its component and tier (for ``wasmbay cache list``); the mtime of a
 ``<key>.used`` file records its last use, touched on every use without changing the
-artefact's own identity. :meth:`CompiledCache.prune` removes only entries the caller
-says nothing installed refers to, least recently used first, down to a size cap
+artefact's own identity. A :class:`KeptCheck`'s passing verdict is kept in the sidecar
+too, so a warm start does not re-read every component's types.
+:meth:`CompiledCache.prune` removes only entries the caller says nothing installed
+refers to, least recently used first, down to a size cap
 (:func:`max_bytes_setting`: ``WASMBAY_CACHE_MAX``, default 2 GiB).
 """
 
@@ -33,7 +35,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import wasmtime
 from wasmtime import Engine
@@ -45,6 +47,7 @@ _log = logging.getLogger(__name__)
 
 WASMTIME_VERSION = _dist_version("wasmtime")
 T = TypeVar("T")
+_UNCHECKED = object()
 
 #: The tier of code an entry holds when the caller names none (the optimizing compiler).
 DEFAULT_TIER = "cranelift"
@@ -104,6 +107,26 @@ class CacheStats:
     dropped: int = 0
 
 
+@dataclass(frozen=True)
+class KeptCheck(Generic[T]):
+    """A check whose passing verdict is written into the entry's sidecar, so loading the
+    entry again (a warm start) does not re-run it while ``fingerprint`` (the checker's own
+    code and the contracts it checks against) is unchanged.
+
+    The sidecar is trusted as far as the artefact beside it, which wasmtime runs as native
+    code: both are ours, owner-only and identity-checked. A verdict ``decode`` cannot read
+    (ValueError, KeyError, TypeError) is checked afresh.
+    """
+
+    run: Callable[[Component], T]
+    fingerprint: str
+    encode: Callable[[T], dict[str, Any]]
+    decode: Callable[[Mapping[str, Any]], T]
+
+
+Check = Callable[[Component], T] | KeptCheck[T]
+
+
 class CompiledCache:
     """Compiled code per (component, tier); each tier is compiled by its own engine.
 
@@ -119,6 +142,8 @@ class CompiledCache:
         self._fingerprint = engine_fingerprint
         #: Loaded components by cache key (one per component and tier).
         self._memory: dict[str, Component] = {}
+        #: Kept checks' verdicts of loaded components: (fingerprint, verdict) by cache key.
+        self._verdicts: dict[str, tuple[str, Any]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.stats = CacheStats()
@@ -145,7 +170,7 @@ class CompiledCache:
         return self._dir / f"{self.key(component_sha256, tier)}.cwasm"
 
     def get(self, wasm: bytes, component_sha256: str,
-            check: Callable[[Component], T], tier: str = DEFAULT_TIER) -> tuple[Component, T]:
+            check: Check[T], tier: str = DEFAULT_TIER) -> tuple[Component, T]:
         """The compiled component for ``wasm`` (of ``tier``) and what ``check`` said of it.
 
         ``check`` runs on every component before it is returned, and before a new one is
@@ -158,13 +183,13 @@ class CompiledCache:
             hit = self._memory.get(key)
             lock = self._locks.setdefault(key, threading.Lock())
         if hit is not None:  # checked outside the guard: it reads the component's types
-            verdict = check(hit)
+            verdict = self._check(check, key, hit)
             self.touch(component_sha256, tier)
             return hit, verdict
         with lock:  # two threads loading one component compile it once
             hit = self._memory.get(key)
             if hit is not None:
-                verdict = check(hit)
+                verdict = self._check(check, key, hit)
                 self.touch(component_sha256, tier)
                 return hit, verdict
             component, verdict = self._load_or_compile(wasm, component_sha256, check, tier)
@@ -173,7 +198,7 @@ class CompiledCache:
             self.touch(component_sha256, tier)
             return component, verdict
 
-    def get_cached(self, component_sha256: str, check: Callable[[Component], T],
+    def get_cached(self, component_sha256: str, check: Check[T],
                    tier: str = DEFAULT_TIER) -> tuple[Component, T] | None:
         """Like :meth:`get` for a component already compiled (memory or disk), else None.
 
@@ -186,27 +211,62 @@ class CompiledCache:
             lock = self._locks.setdefault(key, threading.Lock())
         if hit is None:
             path = self.artefact_path(component_sha256, tier)
-            if path is None or not path.exists():
+            if path is None:
                 return None
             with lock:
                 hit = self._memory.get(key)
                 if hit is None:
-                    hit = self._try_load(path, tier)
-                    if hit is None:
+                    loaded = self._try_load(path, tier)  # None if there is none
+                    if loaded is None:
                         return None
+                    hit, meta = loaded
                     try:
-                        verdict = check(hit)
+                        verdict = self._check(check, key, hit, path, meta)
                     except Exception:  # written by an older host with looser checks
                         self._drop(path)
                         raise
                     self.stats.loaded += 1
                     with self._guard:
                         self._memory[key] = hit
-                    self.touch(component_sha256, tier)
+                    self._mark_used(path)
                     return hit, verdict
-        verdict = check(hit)
+        verdict = self._check(check, key, hit)
         self.touch(component_sha256, tier)
         return hit, verdict
+
+    def _check(self, check: Check[T], key: str, component: Component,
+               path: Path | None = None, meta: dict[str, Any] | None = None) -> T:
+        """``check``'s verdict on a component: a kept one if its fingerprint still
+        matches (in memory, or in the sidecar ``meta`` read beside ``path``), else run."""
+        if not isinstance(check, KeptCheck):
+            return check(component)
+        with self._guard:
+            known = self._verdicts.get(key)
+        if known is not None and known[0] == check.fingerprint:
+            return known[1]  # type: ignore[no-any-return]
+        verdict: Any = _UNCHECKED
+        kept = meta.get("verdict") if meta is not None else None
+        if (isinstance(kept, dict) and kept.get("fingerprint") == check.fingerprint
+                and isinstance(kept.get("data"), dict)):
+            try:
+                verdict = check.decode(kept["data"])
+            except (KeyError, TypeError, ValueError) as e:
+                _log.debug("re-checking %s: its kept verdict is unreadable (%s)", key, e)
+        if verdict is _UNCHECKED:
+            verdict = check.run(component)
+            if path is not None and meta is not None:
+                self._keep_verdict(path, meta, check, verdict)
+        with self._guard:
+            self._verdicts[key] = (check.fingerprint, verdict)
+        return verdict  # type: ignore[no-any-return]
+
+    def _keep_verdict(self, path: Path, meta: dict[str, Any], check: KeptCheck[T],
+                      verdict: T) -> None:
+        meta = {**meta, "verdict": _verdict_record(check, verdict)}
+        try:
+            atomic_write_bytes(_sidecar(path), json.dumps(meta).encode())
+        except OSError as e:  # the next start checks again; nothing worse
+            _log.debug("could not keep the verdict on %s: %s", path.name, e)
 
     def contains(self, component_sha256: str, tier: str = DEFAULT_TIER) -> bool:
         path = self.artefact_path(component_sha256, tier)
@@ -218,6 +278,7 @@ class CompiledCache:
         for tier in self.tiers if tiers is None else tiers:
             with self._guard:
                 self._memory.pop(self.key(component_sha256, tier), None)
+                self._verdicts.pop(self.key(component_sha256, tier), None)
             path = self.artefact_path(component_sha256, tier)
             if path is not None:
                 self._drop(path)
@@ -228,8 +289,10 @@ class CompiledCache:
         """Record a use of an entry (its ``.used`` file's mtime), for least-recently-used
         eviction; the artefact itself is untouched, so its recorded identity holds."""
         path = self.artefact_path(component_sha256, tier)
-        if path is None or not path.exists():
-            return
+        if path is not None and path.exists():
+            self._mark_used(path)
+
+    def _mark_used(self, path: Path) -> None:
         try:
             _touch(_used_marker(path))
         except OSError as e:  # a read-only cache still serves; eviction order degrades
@@ -308,25 +371,29 @@ class CompiledCache:
                 stray.unlink(missing_ok=True)
         return entries
 
-    def _load_or_compile(self, wasm: bytes, sha: str, check: Callable[[Component], T],
+    def _load_or_compile(self, wasm: bytes, sha: str, check: Check[T],
                          tier: str) -> tuple[Component, T]:
         path = self.artefact_path(sha, tier)
+        key = self.key(sha, tier)
         if path is not None and path.exists():
-            component = self._try_load(path, tier)
-            if component is not None:
+            loaded = self._try_load(path, tier)
+            if loaded is not None:
+                component, meta = loaded
                 try:
-                    verdict = check(component)
+                    verdict = self._check(check, key, component, path, meta)
                 except Exception:  # written by an older host with looser checks
                     self._drop(path)
                     raise
                 self.stats.loaded += 1
                 return component, verdict
         component = Component(self._engines[tier], wasm)  # in memory only, until checked
-        verdict = check(component)
+        verdict = self._check(check, key, component)
         self.stats.compiled += 1
         if path is not None:
+            kept = (_verdict_record(check, verdict) if isinstance(check, KeptCheck)
+                    else None)
             try:
-                self._store(path, component.serialize(), sha, tier)
+                self._store(path, component.serialize(), sha, tier, kept)
             except OSError as e:  # a full disk makes the next start slower, nothing worse
                 _log.warning("could not write compiled cache entry %s: %s", path, e)
         return component, verdict
@@ -336,9 +403,13 @@ class CompiledCache:
         _sidecar(path).unlink(missing_ok=True)
         _used_marker(path).unlink(missing_ok=True)
 
-    def _try_load(self, path: Path, tier: str) -> Component | None:
+    def _try_load(self, path: Path, tier: str) -> tuple[Component, dict[str, Any]] | None:
+        """The entry's component and its sidecar, or None (a damaged entry is dropped)."""
         try:
-            st = path.stat()  # one stat for both the ownership and the identity check
+            try:
+                st = path.stat()  # one stat for the ownership and the identity checks
+            except FileNotFoundError:
+                return None  # no entry: a miss
             if not _owned_and_private(path, st):
                 raise ValueError("not owned by this user or readable by others")
             try:
@@ -348,11 +419,13 @@ class CompiledCache:
                 # sidecar (or left so by a crash): a miss, not damage. The compile that
                 # follows rewrites both; dropping it here would delete the writer's entry.
                 return None
+            if not isinstance(meta, dict):
+                raise ValueError("its sidecar is not a JSON object")
             # A file other than the one we wrote (replaced, touched, truncated): check content.
             if (meta.get("stat") != _stat_key(path, st)
                     and meta.get("artefact_sha256") != _file_sha256(path)):
                 raise ValueError("digest does not match the one recorded when it was written")
-            return Component.deserialize_file(self._engines[tier], str(path))
+            return Component.deserialize_file(self._engines[tier], str(path)), meta
         except (OSError, ValueError, KeyError, wasmtime.WasmtimeError) as e:
             _log.warning("dropping compiled cache entry %s: %s", path.name, e)
             self.stats.dropped += 1
@@ -360,14 +433,20 @@ class CompiledCache:
             return None
 
     def _store(self, path: Path, data: bytes | bytearray, component_sha256: str,
-               tier: str = DEFAULT_TIER) -> None:
+               tier: str = DEFAULT_TIER, verdict: dict[str, Any] | None = None) -> None:
         blob = bytes(data)
         atomic_write_bytes(path, blob)
-        meta = {"artefact_sha256": hashlib.sha256(blob).hexdigest(),
+        meta: dict[str, Any] = {"artefact_sha256": hashlib.sha256(blob).hexdigest(),
                 "stat": _stat_key(path), "wasmtime": WASMTIME_VERSION,
                 "engine": self._fingerprint, "component_sha256": component_sha256,
                 "tier": tier, "written_at": time.time()}
+        if verdict is not None:
+            meta["verdict"] = verdict
         atomic_write_bytes(_sidecar(path), json.dumps(meta).encode())
+
+
+def _verdict_record(check: KeptCheck[T], verdict: T) -> dict[str, Any]:
+    return {"fingerprint": check.fingerprint, "data": check.encode(verdict)}
 
 
 def _sidecar(path: Path) -> Path:

@@ -7,7 +7,7 @@ them and know the runtime only as a :class:`ComponentHost`, so none imports the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +37,48 @@ class ComponentInfo:
     imports: tuple[str, ...]
     needs_network: bool
     may_block: bool
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything but the contract object (named by its major): kept beside the code."""
+        return {"sha256": self.sha256, "size": self.size, "major": self.contract.major,
+                "contract_version_text": self.contract_version_text,
+                "plugin_api_export": self.plugin_api_export, "exports": list(self.exports),
+                "plugin_api_functions": list(self.plugin_api_functions),
+                "imports": list(self.imports), "needs_network": self.needs_network,
+                "may_block": self.may_block}
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any], contracts: Mapping[int, Contract],
+                    sha256: str, size: int) -> ComponentInfo:
+        """The inverse of :meth:`to_record`, for the component ``sha256`` of ``size`` bytes;
+        ValueError (or KeyError, TypeError) if ``data`` is not a record of that component."""
+        if data["sha256"] != sha256 or data["size"] != size:
+            raise ValueError("the kept record is of another component")
+
+        def names(key: str) -> tuple[str, ...]:
+            value = data[key]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"{key} is not a list of names")
+            return tuple(value)
+
+        def text(key: str) -> str:
+            value = data[key]
+            if not isinstance(value, str):
+                raise TypeError(f"{key} is not text")
+            return value
+
+        def flag(key: str) -> bool:
+            value = data[key]
+            if not isinstance(value, bool):
+                raise TypeError(f"{key} is not true or false")
+            return value
+
+        return cls(sha256=sha256, size=size, contract=contracts[data["major"]],
+                   contract_version_text=text("contract_version_text"),
+                   plugin_api_export=text("plugin_api_export"), exports=names("exports"),
+                   plugin_api_functions=names("plugin_api_functions"),
+                   imports=names("imports"), needs_network=flag("needs_network"),
+                   may_block=flag("may_block"))
 
     def to_dict(self) -> dict[str, Any]:
         return {

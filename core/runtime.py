@@ -7,6 +7,7 @@ and turns it into a :class:`~wasmbay.core.pool.Plugin`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -28,7 +29,7 @@ from wasmtime.component import (
 
 from . import backtrace, resources, tiering, typedcall, wasmtime_internals
 from . import errors as E
-from .cache import CompiledCache
+from .cache import WASMTIME_VERSION, CompiledCache, KeptCheck
 from .component import TICK_S, ComponentInfo, LoadedComponent
 from .contracts import (
     PACKAGE,
@@ -94,6 +95,25 @@ def engine_config(tier: str, *, parallel_fast: bool = True) -> Config:
         cfg.parallel_compilation = parallel_fast
     return cfg
 
+
+
+#: The modules whose code decides what :meth:`Runtime.describe` accepts.
+_CHECKER_MODULES = ("runtime.py", "component.py", "typedcall.py", "contracts/__init__.py",
+                    "contracts/base.py", "contracts/v1.py", "contracts/v2.py")
+
+
+@functools.cache
+def checker_fingerprint() -> str:
+    """The identity of today's contract check: a verdict kept under another (an older or
+    newer host, edited checks) is checked again. Unreadable sources never match."""
+    digest = hashlib.sha256(f"wasmtime {WASMTIME_VERSION}".encode())
+    here = Path(__file__).parent
+    try:
+        for name in _CHECKER_MODULES:
+            digest.update(name.encode() + b"\0" + (here / name).read_bytes())
+    except OSError:
+        return os.urandom(16).hex()
+    return digest.hexdigest()
 
 class Runtime:
     """Owns the Engine, the epoch ticker, the linkers, the compiled cache and the event bus."""
@@ -236,7 +256,7 @@ class Runtime:
             progress(COMPILING_FAST if tier == tiering.FAST else OPTIMIZING, None)
         try:
             component, info = self.cache.get(
-                wasm, sha, lambda c: self.describe(c, sha, size, pid, tier=tier), compiler)
+                wasm, sha, self.contract_check(sha, size, pid, tier), compiler)
         except wasmtime.WasmtimeError as e:
             raise compile_error(e, pid) from e
         loaded = LoadedComponent(component, info, path, tier=tier,
@@ -272,9 +292,7 @@ class Runtime:
         if wanted is not None and not wanted():
             raise E.CancelledError("no longer wanted: its preview or install was cancelled",
                                    hint="nothing was compiled")
-        def check(c: Component) -> ComponentInfo:
-            return self.describe(c, info.sha256, info.size, None, tier=tiering.OPTIMIZED)
-
+        check = self.contract_check(info.sha256, info.size, None, tiering.OPTIMIZED)
         optimizer_compiler = tiering.COMPILER[tiering.OPTIMIZED]
         try:  # compiled already (an earlier, speculative compile of the same bytes)
             hit = self.cache.get_cached(info.sha256, check, optimizer_compiler)
@@ -311,17 +329,25 @@ class Runtime:
         """
         tiers = ((tiering.OPTIMIZED, tiering.FAST) if self.tier_mode == tiering.TIERED
                  else (self.tier_mode,))
-        def checker(tier: str) -> Callable[[Component], ComponentInfo]:
-            return lambda c: self.describe(c, sha256, size, plugin_id, tier=tier)
-
         for tier in tiers:  # optimized code if cached, else fast (tiered up in the background)
             try:
-                hit = self.cache.get_cached(sha256, checker(tier), tiering.COMPILER[tier])
+                check = self.contract_check(sha256, size, plugin_id, tier)
+                hit = self.cache.get_cached(sha256, check, tiering.COMPILER[tier])
             except wasmtime.WasmtimeError as e:
                 raise compile_error(e, plugin_id) from e
             if hit is not None:
                 return LoadedComponent(hit[0], hit[1], path, tier=tier)
         return None
+
+    def contract_check(self, sha: str, size: int, plugin_id: str | None,
+                       tier: str) -> KeptCheck[ComponentInfo]:
+        """:meth:`describe` as the cache runs it: its verdict kept beside the compiled code,
+        so a warm start does not walk every component's types again."""
+        return KeptCheck(
+            run=lambda c: self.describe(c, sha, size, plugin_id, tier=tier),
+            fingerprint=checker_fingerprint(),
+            encode=ComponentInfo.to_record,
+            decode=lambda data: ComponentInfo.from_record(data, SUPPORTED, sha, size))
 
     def describe(self, component: Component, sha: str, size: int,
                  plugin_id: str | None, *, tier: str = tiering.OPTIMIZED) -> ComponentInfo:

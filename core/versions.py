@@ -185,9 +185,8 @@ class Versions:
         try:
             notify.emit(PluginLoading(pid, 0.1, "verifying", rec.stable))
             progress(CHECKING, 0.1)
-            cached = self.runtime.cache.contains(rec.versions[rec.stable].sha256)
-            notify.emit(PluginLoading(pid, 0.3, "loading from cache" if cached
-                                      else "compiling", rec.stable))
+            # A compile, if one is needed, reports its own stages (Progress: compiling).
+            notify.emit(PluginLoading(pid, 0.3, "loading", rec.stable))
             run.set_stable(self.start(rec, rec.stable, ready, progress))
             notify.emit(PluginLoading(pid, 0.8, "initialized", rec.stable))
             if rec.canary:

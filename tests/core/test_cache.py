@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from wasmbay.core.cache import KeptCheck
+from wasmbay.core.component import ComponentInfo
+from wasmbay.core.contracts import SUPPORTED
 from wasmbay.core.paths import AppDirs
 from wasmbay.core.runtime import Runtime
 
@@ -112,6 +117,106 @@ def test_entry_refused_by_the_contract_check_is_dropped(tmp_path: Path,
         with pytest.raises(ValueError, match="refused by the contract check"):
             rt.cache.get(path.read_bytes(), sha, refuse)
         assert not artefact.exists() and not rt.cache.contains(sha)
+
+
+# --- the contract check's verdict, kept beside the code -----------------------------------
+
+
+def counting_check(fingerprint: str, calls: list[str],
+                   refuse: bool = False) -> KeptCheck[dict[str, str]]:
+    def run(_component: object) -> dict[str, str]:
+        calls.append(fingerprint)
+        if refuse:
+            raise ValueError("refused by today's contract check")
+        return {"checked by": fingerprint}
+
+    def decode(data: Mapping[str, Any]) -> dict[str, str]:
+        if not isinstance(data.get("checked by"), str):
+            raise TypeError("not a verdict")
+        return dict(data)
+
+    return KeptCheck(run=run, fingerprint=fingerprint, encode=dict, decode=decode)
+
+
+def cached_entry(tmp_path: Path, fixture_wasm: Build) -> tuple[Path, str, Path]:
+    """The echo fixture compiled into a fresh cache: (component, sha256, its sidecar)."""
+    path = fixture_wasm("echo")
+    with one_tier_runtime(tmp_path) as rt:
+        sha = rt.compile(path).info.sha256
+        artefact = rt.cache.artefact_path(sha)
+    assert artefact is not None
+    return path, sha, artefact.with_suffix(".json")
+
+
+def test_a_warm_start_does_not_run_the_contract_check_again(
+        tmp_path: Path, fixture_wasm: Build, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, sha, _ = cached_entry(tmp_path, fixture_wasm)
+    described: list[str] = []
+    real = Runtime.describe
+    monkeypatch.setattr(Runtime, "describe",
+                        lambda self, *a, **k: described.append("x") or real(self, *a, **k))
+    with one_tier_runtime(tmp_path) as rt:  # a new process would look the same
+        loaded = rt.compile_cached(sha, path.stat().st_size, path=path)
+        assert loaded is not None and described == []
+        assert loaded.info == rt.compile(path).info  # what the check said when it ran
+        plugin = rt.load(path)
+        assert plugin.process("x").output == "processed: x"
+        plugin.close()
+
+
+def test_a_kept_verdict_serves_only_the_check_that_wrote_it(tmp_path: Path,
+                                                            fixture_wasm: Build) -> None:
+    _path, sha, _ = cached_entry(tmp_path, fixture_wasm)
+    calls: list[str] = []
+    with one_tier_runtime(tmp_path) as rt:
+        assert rt.cache.get_cached(sha, counting_check("old", calls))[1] == {"checked by": "old"}
+    with one_tier_runtime(tmp_path) as rt:
+        assert rt.cache.get_cached(sha, counting_check("old", calls))[1] == {"checked by": "old"}
+        assert calls == ["old"]  # kept: not run again
+    with one_tier_runtime(tmp_path) as rt:  # another host version: its own check runs
+        assert rt.cache.get_cached(sha, counting_check("new", calls))[1] == {"checked by": "new"}
+        assert calls == ["old", "new"]
+
+
+def test_an_entry_a_newer_check_refuses_is_dropped_despite_a_kept_verdict(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    _path, sha, sidecar = cached_entry(tmp_path, fixture_wasm)
+    calls: list[str] = []
+    with one_tier_runtime(tmp_path) as rt:
+        rt.cache.get_cached(sha, counting_check("looser", calls))
+    with one_tier_runtime(tmp_path) as rt:
+        with pytest.raises(ValueError, match="refused by today's contract check"):
+            rt.cache.get_cached(sha, counting_check("stricter", calls, refuse=True))
+        assert not sidecar.exists() and not rt.cache.contains(sha)
+
+
+@pytest.mark.parametrize("verdict", [
+    "not an object", {"fingerprint": "f"}, {"fingerprint": "f", "data": {"checked by": 7}},
+    {"fingerprint": "f", "data": None}])
+def test_an_unreadable_kept_verdict_is_checked_again_not_trusted(
+        tmp_path: Path, fixture_wasm: Build, verdict: object) -> None:
+    _path, sha, sidecar = cached_entry(tmp_path, fixture_wasm)
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "verdict": verdict}))
+    calls: list[str] = []
+    with one_tier_runtime(tmp_path) as rt:
+        assert rt.cache.get_cached(sha, counting_check("f", calls))[1] == {"checked by": "f"}
+        assert calls == ["f"]
+    assert json.loads(sidecar.read_text())["verdict"]["data"] == {"checked by": "f"}
+
+
+def test_a_kept_component_record_of_another_component_is_refused(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    path = fixture_wasm("echo")
+    with one_tier_runtime(tmp_path) as rt:
+        info = rt.compile(path).info
+    record = info.to_record()
+    assert ComponentInfo.from_record(record, SUPPORTED, info.sha256, info.size) == info
+    with pytest.raises(ValueError, match="another component"):
+        ComponentInfo.from_record(record, SUPPORTED, "0" * 64, info.size)
+    for key, bad in (("may_block", "yes"), ("imports", "wasi:cli/exit"), ("major", 99)):
+        with pytest.raises((KeyError, TypeError)):
+            ComponentInfo.from_record({**record, key: bad}, SUPPORTED, info.sha256, info.size)
 
 
 # --- issue 12: content keys, use, eviction ------------------------------------------------
