@@ -61,6 +61,7 @@ from wasmbay.core.manager_events import OPTIMIZED, OPTIMIZING, Progress  # noqa:
 from wasmbay.core.paths import AppDirs  # noqa: E402
 from wasmbay.core.runtime import engine_config  # noqa: E402
 from wasmbay.core.tiering import OPTIMIZED as OPTIMIZED_TIER  # noqa: E402
+from wasmbay.core.tiering import start_compile_workers  # noqa: E402
 
 IMAGE_INPUT = "800x600"
 TEXT_100 = "x" * 100
@@ -425,6 +426,9 @@ def main() -> None:
         window_child()
         return
     only = {int(x) for x in args.rows.split(",") if x.strip()}
+    # As the app does before its first compile: wasmtime's compile workers at low
+    # priority (the reference compile below would otherwise make them at normal priority).
+    start_compile_workers()
     from plugins.build import build_sample
 
     sample = build_sample("image_processor")

@@ -144,6 +144,8 @@ class CompiledCache:
         self._memory: dict[str, Component] = {}
         #: Kept checks' verdicts of loaded components: (fingerprint, verdict) by cache key.
         self._verdicts: dict[str, tuple[str, Any]] = {}
+        #: Compiled but not yet written (``get(write_now=False)``): component, verdict.
+        self._unwritten: dict[str, tuple[Component, dict[str, Any] | None]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.stats = CacheStats()
@@ -170,13 +172,15 @@ class CompiledCache:
         return self._dir / f"{self.key(component_sha256, tier)}.cwasm"
 
     def get(self, wasm: bytes, component_sha256: str,
-            check: Check[T], tier: str = DEFAULT_TIER) -> tuple[Component, T]:
+            check: Check[T], tier: str = DEFAULT_TIER, *,
+            write_now: bool = True) -> tuple[Component, T]:
         """The compiled component for ``wasm`` (of ``tier``) and what ``check`` said of it.
 
         ``check`` runs on every component before it is returned, and before a new one is
         kept in memory or written to disk: if it raises, nothing is kept (and an entry on
         disk it refuses is dropped). wasmtime's error propagates if ``wasm`` does not
-        compile.
+        compile. With ``write_now`` false a new compile is kept in memory only until
+        :meth:`write_pending` (so its user is served before the disk write).
         """
         key = self.key(component_sha256, tier)
         with self._guard:
@@ -192,7 +196,8 @@ class CompiledCache:
                 verdict = self._check(check, key, hit)
                 self.touch(component_sha256, tier)
                 return hit, verdict
-            component, verdict = self._load_or_compile(wasm, component_sha256, check, tier)
+            component, verdict = self._load_or_compile(wasm, component_sha256, check, tier,
+                                                       write_now)
             with self._guard:
                 self._memory[key] = component
             self.touch(component_sha256, tier)
@@ -279,6 +284,7 @@ class CompiledCache:
             with self._guard:
                 self._memory.pop(self.key(component_sha256, tier), None)
                 self._verdicts.pop(self.key(component_sha256, tier), None)
+                self._unwritten.pop(self.key(component_sha256, tier), None)
             path = self.artefact_path(component_sha256, tier)
             if path is not None:
                 self._drop(path)
@@ -371,8 +377,8 @@ class CompiledCache:
                 stray.unlink(missing_ok=True)
         return entries
 
-    def _load_or_compile(self, wasm: bytes, sha: str, check: Check[T],
-                         tier: str) -> tuple[Component, T]:
+    def _load_or_compile(self, wasm: bytes, sha: str, check: Check[T], tier: str,
+                         write_now: bool = True) -> tuple[Component, T]:
         path = self.artefact_path(sha, tier)
         key = self.key(sha, tier)
         if path is not None and path.exists():
@@ -392,11 +398,36 @@ class CompiledCache:
         if path is not None:
             kept = (_verdict_record(check, verdict) if isinstance(check, KeptCheck)
                     else None)
-            try:
-                self._store(path, component.serialize(), sha, tier, kept)
-            except OSError as e:  # a full disk makes the next start slower, nothing worse
-                _log.warning("could not write compiled cache entry %s: %s", path, e)
+            if write_now:
+                self._write(path, component, sha, tier, kept)
+            else:
+                with self._guard:
+                    self._unwritten[key] = (component, kept)
         return component, verdict
+
+    def write_pending(self, component_sha256: str, tier: str = DEFAULT_TIER) -> None:
+        """Write the entry a ``write_now=False`` compile kept in memory (once)."""
+        key = self.key(component_sha256, tier)
+        with self._guard:
+            pending = self._unwritten.pop(key, None)
+        path = self.artefact_path(component_sha256, tier)
+        if pending is not None and path is not None:
+            self._write(path, pending[0], component_sha256, tier, pending[1])
+
+    def discard_pending(self, component_sha256: str, tier: str = DEFAULT_TIER) -> None:
+        """Forget a ``write_now=False`` compile not yet written (an entry on disk stays)."""
+        key = self.key(component_sha256, tier)
+        with self._guard:
+            if self._unwritten.pop(key, None) is not None:
+                self._memory.pop(key, None)
+                self._verdicts.pop(key, None)
+
+    def _write(self, path: Path, component: Component, sha: str, tier: str,
+               kept: dict[str, Any] | None) -> None:
+        try:
+            self._store(path, component.serialize(), sha, tier, kept)
+        except OSError as e:  # a full disk makes the next start slower, nothing worse
+            _log.warning("could not write compiled cache entry %s: %s", path, e)
 
     def _drop(self, path: Path) -> None:
         path.unlink(missing_ok=True)
@@ -434,9 +465,8 @@ class CompiledCache:
 
     def _store(self, path: Path, data: bytes | bytearray, component_sha256: str,
                tier: str = DEFAULT_TIER, verdict: dict[str, Any] | None = None) -> None:
-        blob = bytes(data)
-        atomic_write_bytes(path, blob)
-        meta: dict[str, Any] = {"artefact_sha256": hashlib.sha256(blob).hexdigest(),
+        atomic_write_bytes(path, data)  # no copy: 40 MB copied holding the GIL stalls calls
+        meta: dict[str, Any] = {"artefact_sha256": hashlib.sha256(data).hexdigest(),
                 "stat": _stat_key(path), "wasmtime": WASMTIME_VERSION,
                 "engine": self._fingerprint, "component_sha256": component_sha256,
                 "tier": tier, "written_at": time.time()}

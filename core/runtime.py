@@ -75,11 +75,11 @@ BUILD_HINT = "build with a component target: componentize-py, wasm32-wasip2, or 
              "`wasm-tools component new` with the WASI adapter"
 
 
-def engine_config(tier: str, *, parallel_fast: bool = True) -> Config:
+def engine_config(tier: str) -> Config:
     """Both tiers' settings, identical but for the compiler: same limits, same traps.
 
-    ``parallel_fast=False`` compiles Winch code on the caller's thread only, so that
-    wasmtime's parallel compile threads are first made by the (lowest-priority) optimizer.
+    Both compile in parallel, on wasmtime's workers of low priority
+    (:func:`core.tiering.start_compile_workers`).
     """
     cfg = Config()
     cfg.wasm_component_model = True
@@ -92,7 +92,6 @@ def engine_config(tier: str, *, parallel_fast: bool = True) -> Config:
     cfg.memory_init_cow = True
     if tier == tiering.FAST:
         wasmtime_internals.use_winch(cfg)
-        cfg.parallel_compilation = parallel_fast
     return cfg
 
 
@@ -142,9 +141,9 @@ class Runtime:
         self.fd_limit = resources.prepare_process()
         details = backtrace.details_from_env()  # file:line in trap backtraces
 
+        tiering.start_compile_workers()  # before anything compiles: their priority is for good
         #: One engine per tier: a Store, linker and compiled component belong to one.
-        self.engines = {t: Engine(engine_config(
-            t, parallel_fast=self.tier_mode == tiering.FAST)) for t in tiering.TIERS}
+        self.engines = {t: Engine(engine_config(t)) for t in tiering.TIERS}
         self.engine = self.engines[tiering.OPTIMIZED]
         fingerprint = (f"component-model,epoch,fuel,stack={MAX_WASM_STACK},opt=speed,"
                        "cow" + (",backtrace-details" if details else ""))
@@ -154,7 +153,9 @@ class Runtime:
             tier_engines={tiering.COMPILER[tiering.FAST]: self.engines[tiering.FAST]})
         self._linkers = {(network, t): self._make_linker(network=network, tier=t)
                          for t in tiering.TIERS for network in (False, True)}
-        self.optimizer = tiering.Optimizer(self._compile_optimized)
+        self.optimizer = tiering.Optimizer(
+            self._compile_optimized,
+            written=lambda sha: self.cache.write_pending(sha, tiering.COMPILER[tiering.OPTIMIZED]))
         #: Optimized compiles asked for ahead of any plugin (:meth:`optimize_soon`).
         self._speculative: dict[str, Callable[[], bool]] = {}
         self._speculative_lock = threading.Lock()
@@ -287,11 +288,26 @@ class Runtime:
     def _compile_optimized(self, fast: LoadedComponent) -> LoadedComponent:
         """The optimizer's job: ``fast``'s component compiled (or loaded) as optimized code."""
         info = fast.info
-        with self._speculative_lock:
-            wanted = self._speculative.pop(info.sha256, None)
+        with self._speculative_lock:  # kept until done: a plugin asking meanwhile pops it
+            wanted = self._speculative.get(info.sha256)
         if wanted is not None and not wanted():
+            with self._speculative_lock:
+                self._speculative.pop(info.sha256, None)
             raise E.CancelledError("no longer wanted: its preview or install was cancelled",
                                    hint="nothing was compiled")
+        try:
+            optimized = self._compile_optimized_code(fast)
+        finally:
+            with self._speculative_lock:
+                wanted = self._speculative.pop(info.sha256, None)
+        if wanted is not None and not wanted():  # cancelled while compiling; nobody asked
+            self.cache.discard_pending(info.sha256, tiering.COMPILER[tiering.OPTIMIZED])
+            raise E.CancelledError("its preview or install was cancelled while it compiled",
+                                   hint="its optimized code was thrown away")
+        return optimized
+
+    def _compile_optimized_code(self, fast: LoadedComponent) -> LoadedComponent:
+        info = fast.info
         check = self.contract_check(info.sha256, info.size, None, tiering.OPTIMIZED)
         optimizer_compiler = tiering.COMPILER[tiering.OPTIMIZED]
         try:  # compiled already (an earlier, speculative compile of the same bytes)
@@ -302,17 +318,20 @@ class Runtime:
             fast.wasm = None
             return LoadedComponent(hit[0], hit[1], fast.path, fast.label,
                                    tier=tiering.OPTIMIZED)
-        wasm = fast.wasm
+        wasm = fast.wasm  # the very bytes whose sha256 the fast compile took, if kept
         if wasm is None:  # fast code loaded from the cache: read the bytes now
             if fast.path is None:
                 raise E.PluginLoadError("no bytes to compile optimized code from",
                                         hint="it keeps serving its fast code")
             wasm = read_component_file(fast.path, None, max_bytes=self.max_component_bytes)
-        if hashlib.sha256(wasm).hexdigest() != info.sha256:
-            raise E.IntegrityError("component file changed since its fast code was compiled",
-                                   hint="reinstall the plugin from a trusted source")
+            if hashlib.sha256(wasm).hexdigest() != info.sha256:
+                raise E.IntegrityError(
+                    "component file changed since its fast code was compiled",
+                    hint="reinstall the plugin from a trusted source")
         try:
-            component, checked = self.cache.get(wasm, info.sha256, check, optimizer_compiler)
+            # written by the Optimizer once it is still wanted (a cancel writes nothing)
+            component, checked = self.cache.get(wasm, info.sha256, check, optimizer_compiler,
+                                                write_now=False)
         except wasmtime.WasmtimeError as e:
             raise compile_error(e, None) from e
         fast.wasm = None  # the optimized code is cached: nothing needs the bytes now

@@ -3,11 +3,16 @@
 A plugin's first instances run code from the fast tier (Winch, wasmtime's baseline
 compiler: about 4x quicker to compile); :class:`Optimizer` compiles the optimized tier
 (Cranelift) in the background and hands it to the plugin, which swaps it in like a hot
-swap (core.pool). One background thread compiles one component at a time at a low
-CPU priority, so calls and the GUI keep the processor; wasmtime's compile threads are
-created from it and inherit that priority (see :func:`_lower_priority`). The tier swap
-that follows runs at normal priority: it builds instances, whose sandbox threads inherit
-the priority of the thread that starts them.
+swap (core.pool). One background thread compiles one component at a time.
+
+wasmtime compiles on one process-wide pool of worker threads (rayon's), made by the
+first compile and shared by every compile after it; each worker keeps the priority of
+the thread that made the pool. :func:`start_compile_workers` makes it from a thread of
+low CPU priority before anything compiles, so compiles (the background one above all)
+leave the processor to calls and the GUI whenever they want it; on an idle machine a
+compile runs at full speed all the same. The tier swap that follows runs at normal
+priority: it builds instances, whose sandbox threads inherit the priority of the thread
+that starts them.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+
+import wasmtime
 
 from . import errors as E
 from .component import LoadedComponent
@@ -36,8 +43,8 @@ MODES = (TIERED, FAST, OPTIMIZED)
 TIER_ENV = "WASMBAY_TIER"
 #: The compiler behind each tier: the compiled cache keys its entries by it.
 COMPILER = {FAST: "winch", OPTIMIZED: "cranelift"}
-#: The background compile's nice value: a busy caller at 0 gets ~90% of a core against
-#: it, yet it keeps going under load (at 19 it would get ~1.5% and take minutes).
+#: The compile workers' nice value: a busy caller at 0 gets ~90% of a core against
+#: one, yet compiles keep going under load (at 19 one would get ~1.5% and take minutes).
 BACKGROUND_NICE = 10
 #: Overrides :data:`BACKGROUND_NICE` (0-19; 0: compete with calls as an equal).
 NICE_ENV = "WASMBAY_OPTIMIZE_NICE"
@@ -57,6 +64,34 @@ def tier_mode(value: str | None = None, environ: Mapping[str, str] | None = None
         raise E.UsageError(f"unknown compile tier {raw[:40]!r} (from {TIER_ENV} or tier=)",
                            hint=f"use one of {', '.join(MODES)}")
     return mode
+
+
+_workers_started = threading.Lock()
+_workers: list[bool] = []
+
+
+def start_compile_workers() -> None:
+    """Make wasmtime's compile workers now, at :data:`BACKGROUND_NICE` (once per process).
+
+    Must run before the process's first compile: whichever thread compiles first makes
+    the pool, and its workers keep that thread's priority for good (a preview compiled
+    at normal priority first would leave every later background compile at it).
+    """
+    with _workers_started:
+        if _workers:
+            return
+        _workers.append(True)
+
+        def make_pool() -> None:
+            _lower_priority()
+            try:  # a parallel compile of two functions makes the pool
+                wasmtime.Module(wasmtime.Engine(), "(module (func) (func))")
+            except wasmtime.WasmtimeError as e:  # pragma: no cover - wasmtime without it
+                _log.debug("compile workers not made ahead: %s", e)
+
+        maker = threading.Thread(target=make_pool, name="wasmbay-compile-pool", daemon=True)
+        maker.start()
+        maker.join()
 
 
 def _lower_priority() -> None:
@@ -83,8 +118,12 @@ class Optimizer:
     called on the optimizer's thread.
     """
 
-    def __init__(self, compile_optimized: Callable[[LoadedComponent], LoadedComponent]) -> None:
+    def __init__(self, compile_optimized: Callable[[LoadedComponent], LoadedComponent],
+                 written: Callable[[str], None] = lambda sha: None) -> None:
+        """``written(sha256)`` writes a finished compile's code to the compiled cache,
+        before its callbacks: the write's large copies would stall the swap's calls."""
         self._compile = compile_optimized
+        self._write = written
         self._cond = threading.Condition()
         self._queue: OrderedDict[str, tuple[LoadedComponent, list[Done]]] = OrderedDict()
         self._busy: str | None = None
@@ -188,6 +227,8 @@ class Optimizer:
             late = self._queue.pop(sha, None)
         if late is not None:
             callbacks = callbacks + late[1]
+        if optimized is not None:
+            self._write(sha)
         for done in callbacks:
             try:
                 done(optimized, error)

@@ -4,6 +4,9 @@ both are cached; a setting forces one tier; a preview compiles only fast code.""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +20,7 @@ from wasmbay.core.manager_events import OPTIMIZED, OPTIMIZING, Progress
 from wasmbay.core.paths import AppDirs
 from wasmbay.core.pool import Plugin
 from wasmbay.core.runtime import Runtime
-from wasmbay.core.tiering import COMPILER, tier_mode
+from wasmbay.core.tiering import BACKGROUND_NICE, COMPILER, tier_mode
 
 Build = Callable[[str], Path]
 
@@ -183,3 +186,97 @@ def test_componentize_py_plugin_swaps_to_optimized_code_under_two_callers(
         with rt.load(sample_wasm("image_processor")) as plugin:
             assert rt.optimizer.pending() == 1
             swap_under_calls(rt, plugin, gate, "3000x2000", "x")
+
+
+def hold_inside_compile(rt: Runtime, release: threading.Event) -> threading.Event:
+    """The optimized compile, once started, waits for ``release``; returns "it started"."""
+    started = threading.Event()
+    real = rt._compile_optimized_code
+
+    def held(fast: LoadedComponent) -> LoadedComponent:
+        started.set()
+        release.wait(60)
+        return real(fast)
+
+    rt._compile_optimized_code = held  # type: ignore[method-assign]
+    return started
+
+
+def test_a_preview_cancelled_while_its_optimized_code_compiles_keeps_none_of_it(
+        tiered: Runtime, fixture_wasm: Build) -> None:
+    cancelled = threading.Event()
+    started = hold_inside_compile(tiered, cancelled)
+    fast = tiered.compile(fixture_wasm("echo"))  # what a preview compiles
+    tiered.optimize_soon(fast, lambda: not cancelled.is_set())
+    assert started.wait(60)
+    cancelled.set()  # the user cancels while Cranelift runs
+    assert tiered.optimizer.wait_idle(60)
+    assert not tiered.cache.contains(fast.info.sha256, COMPILER["optimized"])
+    assert tiered.cache.contains(fast.info.sha256, COMPILER["fast"]) is True  # the preview's
+
+
+def test_a_plugin_asking_during_a_cancelled_compile_still_gets_optimized_code(
+        tiered: Runtime, fixture_wasm: Build) -> None:
+    cancelled = threading.Event()
+    started = hold_inside_compile(tiered, cancelled)
+    path = fixture_wasm("echo")
+    fast = tiered.compile(path)
+    tiered.optimize_soon(fast, lambda: not cancelled.is_set())
+    assert started.wait(60)
+    with tiered.load(path) as plugin:  # the same bytes installed meanwhile
+        cancelled.set()
+        assert tiered.optimizer.wait_idle(60)
+        assert plugin.tier == "optimized"
+        assert plugin.process("y").output == "processed: y"
+    assert tiered.cache.contains(fast.info.sha256, COMPILER["optimized"])
+
+
+NICE_PROBE = """
+import os, sys, threading
+from pathlib import Path
+import wasmtime
+from wasmbay.core import errors
+from wasmbay.core.paths import AppDirs
+from wasmbay.core.runtime import Runtime
+
+def cpu_by_thread():
+    out = {}
+    for tid in os.listdir('/proc/self/task'):
+        fields = open(f'/proc/self/task/{tid}/stat').read().rsplit(')', 1)[1].split()
+        out[int(tid)] = (int(fields[11]) + int(fields[12]), int(fields[16]))  # ticks, nice
+    return out
+
+root = Path(sys.argv[1])
+rt = Runtime(AppDirs(root / 'd', root / 'c', root / 'k', root / 'l'), tier=sys.argv[2])
+# Enough functions to keep the workers busy for a while (no plugin: refused once compiled).
+body = ''.join(f'(func (export "f{i}") (param i32) (result i32) local.get 0 i32.const {i} '
+               'i32.add)' for i in range(8000))
+big = root / 'big.wasm'
+big.write_bytes(wasmtime.wat2wasm(f'(component (core module {body}))'))
+before = cpu_by_thread()
+try:
+    rt.compile(big)  # from the main thread, at normal priority
+except errors.WasmbayError:
+    pass
+after = cpu_by_thread()
+main = threading.get_native_id()
+ours = {t.native_id for t in threading.enumerate()}  # the epoch ticker and the like
+busy = [nice for tid, (ticks, nice) in after.items()
+        if tid not in ours and ticks - before.get(tid, (0, 0))[0] > 0]
+print(after[main][1], sorted(set(busy)))
+rt.close()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice is Linux's")
+@pytest.mark.parametrize("mode", ["tiered", "optimized"])
+def test_compiles_run_on_low_priority_workers_whoever_compiles_first(
+        tmp_path: Path, mode: str) -> None:
+    """A fresh process whose first compile comes from a normal-priority thread (a preview,
+    or a forced optimized tier) still compiles on workers at the background nice value."""
+    (tmp_path / "home").mkdir()
+    done = subprocess.run([sys.executable, "-c", NICE_PROBE, str(tmp_path / "home"), mode],
+                          capture_output=True, text=True, timeout=120, check=True)
+    main_nice, worker_nices = done.stdout.split(maxsplit=1)
+    assert int(main_nice) == os.getpriority(os.PRIO_PROCESS, 0)  # the caller keeps its own
+    assert worker_nices.strip() == f"[{max(BACKGROUND_NICE, int(main_nice))}]", done.stdout
