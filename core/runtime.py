@@ -153,9 +153,7 @@ class Runtime:
             tier_engines={tiering.COMPILER[tiering.FAST]: self.engines[tiering.FAST]})
         self._linkers = {(network, t): self._make_linker(network=network, tier=t)
                          for t in tiering.TIERS for network in (False, True)}
-        self.optimizer = tiering.Optimizer(
-            self._compile_optimized,
-            written=lambda sha: self.cache.write_pending(sha, tiering.COMPILER[tiering.OPTIMIZED]))
+        self.optimizer = tiering.Optimizer(self._compile_optimized)
         #: Optimized compiles asked for ahead of any plugin (:meth:`optimize_soon`).
         self._speculative: dict[str, Callable[[], bool]] = {}
         self._speculative_lock = threading.Lock()
@@ -300,10 +298,12 @@ class Runtime:
         finally:
             with self._speculative_lock:
                 wanted = self._speculative.pop(info.sha256, None)
+        compiler = tiering.COMPILER[tiering.OPTIMIZED]
         if wanted is not None and not wanted():  # cancelled while compiling; nobody asked
-            self.cache.discard_pending(info.sha256, tiering.COMPILER[tiering.OPTIMIZED])
+            self.cache.discard_pending(info.sha256, compiler)
             raise E.CancelledError("its preview or install was cancelled while it compiled",
                                    hint="its optimized code was thrown away")
+        self.cache.write_pending(info.sha256, compiler)  # before the swap: its copies stall calls
         return optimized
 
     def _compile_optimized_code(self, fast: LoadedComponent) -> LoadedComponent:
@@ -329,7 +329,7 @@ class Runtime:
                     "component file changed since its fast code was compiled",
                     hint="reinstall the plugin from a trusted source")
         try:
-            # written by the Optimizer once it is still wanted (a cancel writes nothing)
+            # written by _compile_optimized once it is still wanted (a cancel writes nothing)
             component, checked = self.cache.get(wasm, info.sha256, check, optimizer_compiler,
                                                 write_now=False)
         except wasmtime.WasmtimeError as e:

@@ -118,12 +118,8 @@ class Optimizer:
     called on the optimizer's thread.
     """
 
-    def __init__(self, compile_optimized: Callable[[LoadedComponent], LoadedComponent],
-                 written: Callable[[str], None] = lambda sha: None) -> None:
-        """``written(sha256)`` writes a finished compile's code to the compiled cache,
-        before its callbacks: the write's large copies would stall the swap's calls."""
+    def __init__(self, compile_optimized: Callable[[LoadedComponent], LoadedComponent]) -> None:
         self._compile = compile_optimized
-        self._write = written
         self._cond = threading.Condition()
         self._queue: OrderedDict[str, tuple[LoadedComponent, list[Done]]] = OrderedDict()
         self._busy: str | None = None
@@ -227,8 +223,6 @@ class Optimizer:
             late = self._queue.pop(sha, None)
         if late is not None:
             callbacks = callbacks + late[1]
-        if optimized is not None:
-            self._write(sha)
         for done in callbacks:
             try:
                 done(optimized, error)
