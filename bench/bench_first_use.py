@@ -5,7 +5,8 @@ Rows (the reference is a bare Cranelift cold compile of the 18 MB componentize-p
 image_processor sample, ``plugins/build.py``'s build_sample, with Wasmbay's settings):
 
   1. preview ready (consent) ÷ Cranelift cold compile              (empty cache)
-  2. install -> first successful call ÷ Cranelift cold compile     (empty cache)
+  2. install -> first successful call ÷ Cranelift cold compile     (empty cache; rows 2
+     and 3 are medians of --install-reps installs, each ÷ a reference compile of its own)
   3. optimized code serving after install ÷ Cranelift cold compile, failed calls
      during it, p99 during the tier swap ÷ steady (2 callers at --rate calls/s each,
      200 by default: an application's steady use; then, informational, a second
@@ -27,7 +28,7 @@ image_processor sample, ``plugins/build.py``'s build_sample, with Wasmbay's sett
 A row whose feature is not there prints "n/a (feature missing: ...)" instead of failing.
 
 Run:  .venv/bin/python bench/bench_first_use.py [--plugins 10] [--reps 3] [--calls 3000]
-      [--rows 1,2,...] [--rate 200] [--no-saturate]
+      [--rows 1,2,...] [--rate 200] [--install-reps 3] [--no-saturate]
 """
 
 from __future__ import annotations
@@ -418,6 +419,8 @@ def main() -> None:
     ap.add_argument("--warm-reps", type=int, default=9, help="row 4: warm starts timed")
     ap.add_argument("--rate", type=float, default=200.0,
                     help="row 3: calls per second of each of its 2 callers (0: tight loop)")
+    ap.add_argument("--install-reps", type=int, default=3,
+                    help="rows 2, 3: installs, each paired with its own reference compile")
     ap.add_argument("--no-saturate", dest="saturate", action="store_false",
                     help="row 3: skip its informational tight-loop run")
     ap.add_argument("--window-child", action="store_true", help=argparse.SUPPRESS)
@@ -453,8 +456,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wasmbay-bench-") as home:
         root = Path(home)
         os.environ["WASMBAY_HOME"] = str(root / "default-home")
-        cold = 0.0  # only rows 1-3 are relative to it: other rows skip its ~10 s compile
-        if {1, 2, 3} & set(wanted):
+        cold = 0.0  # row 1's reference (rows 2 and 3 pair each install with its own)
+        if 1 in wanted:
             cold = cranelift_cold_compile(sample.read_bytes())
             print(f"reference: Cranelift cold compile of {sample.name}: {cold:.2f} s",
                   flush=True)
@@ -466,46 +469,62 @@ def main() -> None:
 
         if 1 in wanted:
             run_row(rows[1], row1)
+        # Rows 2, 3 and 8: --install-reps installs, each paired with a reference compile
+        # measured just before it (this machine's speed drifts by ±15% from minute to
+        # minute); rows 2 and 3 are the medians of the pairs' ratios.
+        installs: list[tuple[float, InstallRun]] = []
         install: InstallRun | None = None
         saturated: InstallRun | None = None
+        sat_ref = 0.0
         if {2, 3, 8} & set(wanted):
             try:
-                install = install_and_serve(root, sample, cold, args.rate)
+                for i in range(max(1, args.install_reps)):
+                    ref = cranelift_cold_compile(sample.read_bytes())
+                    installs.append((ref, install_and_serve(
+                        root, sample, ref, args.rate, f"install-{i}", reinstall=i == 0)))
+                install = installs[0][1]
             except Exception as e:
                 for n in (2, 3, 8):
                     rows[n].measured = f"error: {type(e).__name__}: {e}"
                 print(f"  install run failed: {e}", flush=True)
         if 3 in wanted and args.saturate:  # informational: both cores busy with calls
             try:
-                saturated = install_and_serve(root, sample, cold, 0.0, "saturated",
+                sat_ref = cranelift_cold_compile(sample.read_bytes())
+                saturated = install_and_serve(root, sample, sat_ref, 0.0, "saturated",
                                               reinstall=False)
             except Exception as e:
                 print(f"  saturated install run failed: {e}", flush=True)
 
-        def row2() -> tuple[str, str]:
-            assert install is not None
-            return f"{install.first_call_s:.2f} s", f"{install.first_call_s / cold:.2f}"
+        def paired(values: list[float]) -> str:
+            return ", ".join(f"{v:.2f}" for v in values)
 
-        def serving(run: InstallRun) -> tuple[str, str]:
+        def row2() -> tuple[str, str]:
+            firsts = [run.first_call_s for _, run in installs]
+            ratios = [run.first_call_s / ref for ref, run in installs]
+            return (f"{paired(firsts)} s against references {paired([r for r, _ in installs])} s "
+                    f"-> {paired(ratios)}", f"{statistics.median(ratios):.2f}")
+
+        def serving(run: InstallRun, ref: float) -> tuple[str, float]:
             if run.optimized_s is None:
                 raise FeatureMissing("no 'optimized' progress event: no background tier")
             swap = run.p99_swap / run.p99_steady if run.p99_steady else 0.0
-            return (f"{run.optimized_s:.2f} s, {run.failed_calls} failed of {run.calls} "
-                    f"calls, p99 swap {run.p99_swap * 1e3:.1f} ms / steady "
-                    f"{run.p99_steady * 1e3:.1f} ms = {swap:.2f}×",
-                    f"{run.optimized_s / cold:.2f}")
+            return (f"{run.optimized_s:.2f} s ÷ {ref:.2f} s = {run.optimized_s / ref:.2f}, "
+                    f"{run.failed_calls} failed of {run.calls} calls, p99 swap "
+                    f"{run.p99_swap * 1e3:.1f} ms / steady {run.p99_steady * 1e3:.1f} ms = "
+                    f"{swap:.2f}×", run.optimized_s / ref)
 
         def row3() -> tuple[str, str]:
-            assert install is not None
-            measured, ratio = serving(install)
+            served = [serving(run, ref) for ref, run in installs]
+            measured = "; ".join(text for text, _ in served)
+            ratio = statistics.median(r for _, r in served)
             if saturated is not None:
                 try:
-                    sat, sat_ratio = serving(saturated)
+                    sat, _ = serving(saturated, sat_ref)
                     measured += (f"; informational, 2 callers in a tight loop (both cores "
-                                 f"saturated): {sat} -> {sat_ratio}")
+                                 f"saturated): {sat}")
                 except FeatureMissing:
                     pass
-            return measured, ratio
+            return measured, f"{ratio:.2f} (median of {len(served)})"
 
         def row8() -> tuple[str, str]:
             assert install is not None and install.reinstall_compiles is not None

@@ -41,6 +41,7 @@ import wasmtime
 from wasmtime import Engine
 from wasmtime.component import Component
 
+from . import wasmtime_internals
 from .paths import atomic_write_bytes
 
 _log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ class CompiledCache:
         #: Kept checks' verdicts of loaded components: (fingerprint, verdict) by cache key.
         self._verdicts: dict[str, tuple[str, Any]] = {}
         #: Compiled but not yet written (``get(write_now=False)``): component, verdict.
-        self._unwritten: dict[str, tuple[Component, dict[str, Any] | None]] = {}
+        self._unwritten: dict[str, tuple[Component, dict[str, Any] | None, str, str]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.stats = CacheStats()
@@ -180,7 +181,8 @@ class CompiledCache:
         kept in memory or written to disk: if it raises, nothing is kept (and an entry on
         disk it refuses is dropped). wasmtime's error propagates if ``wasm`` does not
         compile. With ``write_now`` false a new compile is kept in memory only until
-        :meth:`write_pending` (so its user is served before the disk write).
+        :meth:`write_pending` (so its user is served before the disk write), or until
+        :meth:`discard_pending` if it is not worth keeping after all.
         """
         key = self.key(component_sha256, tier)
         with self._guard:
@@ -402,7 +404,7 @@ class CompiledCache:
                 self._write(path, component, sha, tier, kept)
             else:
                 with self._guard:
-                    self._unwritten[key] = (component, kept)
+                    self._unwritten[key] = (component, kept, sha, tier)
         return component, verdict
 
     def write_pending(self, component_sha256: str, tier: str = DEFAULT_TIER) -> None:
@@ -413,6 +415,15 @@ class CompiledCache:
         path = self.artefact_path(component_sha256, tier)
         if pending is not None and path is not None:
             self._write(path, pending[0], component_sha256, tier, pending[1])
+            if path.exists():  # it was used when compiled, before there was a file to mark
+                self._mark_used(path)
+
+    def write_all_pending(self) -> None:
+        """Write every entry still kept in memory only (when its user closes)."""
+        with self._guard:
+            entries = [(sha, tier) for _, _, sha, tier in self._unwritten.values()]
+        for sha, tier in entries:
+            self.write_pending(sha, tier)
 
     def discard_pending(self, component_sha256: str, tier: str = DEFAULT_TIER) -> None:
         """Forget a ``write_now=False`` compile not yet written (an entry on disk stays)."""
@@ -425,7 +436,8 @@ class CompiledCache:
     def _write(self, path: Path, component: Component, sha: str, tier: str,
                kept: dict[str, Any] | None) -> None:
         try:
-            self._store(path, component.serialize(), sha, tier, kept)
+            with wasmtime_internals.serialized(component) as code:
+                self._store(path, code, sha, tier, kept)
         except OSError as e:  # a full disk makes the next start slower, nothing worse
             _log.warning("could not write compiled cache entry %s: %s", path, e)
 
@@ -463,7 +475,7 @@ class CompiledCache:
             self._drop(path)
             return None
 
-    def _store(self, path: Path, data: bytes | bytearray, component_sha256: str,
+    def _store(self, path: Path, data: bytes | bytearray | memoryview, component_sha256: str,
                tier: str = DEFAULT_TIER, verdict: dict[str, Any] | None = None) -> None:
         atomic_write_bytes(path, data)  # no copy: 40 MB copied holding the GIL stalls calls
         meta: dict[str, Any] = {"artefact_sha256": hashlib.sha256(data).hexdigest(),

@@ -11,6 +11,7 @@ that were checked and shown. Uninstalling is here too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -145,14 +146,27 @@ class Installer:
         named = plugin_id or path.stem
         progress.report(CHECKING)
         loaded = self.runtime.compile(wasm, plugin_id=named, progress=progress)
+        # It passed the contract check: its optimized code compiles in the background from
+        # now on, unless the checks below refuse it or the operation is cancelled.
+        refused = threading.Event()
+        self.runtime.optimize_soon(loaded, lambda: not (
+            refused.is_set() or (progress.cancel is not None and progress.cancel.cancelled)))
         try:
             progress.check()
             metadata = self._metadata(loaded, named)
             progress.check()
-        except E.CancelledError:
+            pid = plugin_id or (str(manifest["id"]) if manifest else slug(metadata.name))
+            requested = self._requested(manifest, metadata, loaded, pid)
+        except BaseException:  # a refused file keeps no code this operation compiled
+            refused.set()
             self._discard(progress, loaded)
             raise
-        pid = plugin_id or (str(manifest["id"]) if manifest else slug(metadata.name))
+        progress.report(READY, 1.0, check=False)
+        return Candidate(path, pid, metadata, requested, signed_by, wasm, loaded)
+
+    def _requested(self, manifest: dict[str, Any] | None, metadata: PluginMetadata,
+                   loaded: LoadedComponent, pid: str) -> tuple[CapabilityRequest, ...]:
+        """The capabilities the plugin asks for (its manifest's, else its metadata's)."""
         if manifest is not None:
             if int(str(manifest["wit_version"])) != loaded.info.contract.major:
                 raise E.PluginLoadError(
@@ -163,18 +177,13 @@ class Installer:
             requested = tuple(parse_capability_request(c, pid)
                               for c in manifest.get("capabilities", []))
             check_requests(requested, pid)  # a manifest is plugin text too
-        else:
-            requested = metadata.capabilities
-            for c in requested:  # a malformed request is the plugin's error
-                parse_capability_request(c.text, pid)
-        # Every check passed: its optimized code compiles in the background from now on.
-        self.runtime.optimize_soon(loaded, lambda: not (progress.cancel is not None
-                                                        and progress.cancel.cancelled))
-        progress.report(READY, 1.0, check=False)
-        return Candidate(path, pid, metadata, requested, signed_by, wasm, loaded)
+            return requested
+        for c in metadata.capabilities:  # a malformed request is the plugin's error
+            parse_capability_request(c.text, pid)
+        return tuple(metadata.capabilities)
 
     def _discard(self, progress: ProgressReporter, loaded: LoadedComponent) -> None:
-        """A cancelled operation keeps no compiled code it produced itself."""
+        """A cancelled or refused operation keeps no compiled code it produced itself."""
         if {COMPILING_FAST, OPTIMIZING} & set(progress.stages):  # this operation compiled it
             self.runtime.cache.evict(loaded.info.sha256)  # every tier
 

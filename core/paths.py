@@ -43,7 +43,8 @@ class AppDirs:
         return self
 
 
-def atomic_write_bytes(path: Path, data: bytes | bytearray, *, mode: int = 0o600) -> None:
+def atomic_write_bytes(path: Path, data: bytes | bytearray | memoryview, *,
+                       mode: int = 0o600) -> None:
     """Write, fsync and rename so a crash leaves either the old file or the new one.
 
     Plugins share the process's descriptors: when they have used them all up, the write
@@ -64,7 +65,7 @@ def atomic_write_bytes(path: Path, data: bytes | bytearray, *, mode: int = 0o600
                 raise resources.descriptor_error(f"save {path.name}", again) from None
 
 
-def _atomic_write(path: Path, data: bytes | bytearray, mode: int) -> None:
+def _atomic_write(path: Path, data: bytes | bytearray | memoryview, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per writer thread as well: two threads saving one file must not share it.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")

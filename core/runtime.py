@@ -212,6 +212,7 @@ class Runtime:
 
     def close(self) -> None:
         self.optimizer.stop()
+        self.cache.write_all_pending()  # fast code no optimized compile came to write
         self._stop.set()
         self._ticker.join(timeout=1)
 
@@ -253,9 +254,15 @@ class Runtime:
         compiler = tiering.COMPILER[tier]
         if progress is not None and not self.cache.contains(sha, compiler):
             progress(COMPILING_FAST if tier == tiering.FAST else OPTIMIZING, None)
+        # A tiered runtime's fast code is written while its optimized code compiles
+        # (_compile_optimized): written here it would delay the first call and that
+        # compile by half a second (an 18 MB plugin); the runtime's close writes it if
+        # no optimized compile ran.
+        deferred = tier == tiering.FAST and self.tiered
         try:
             component, info = self.cache.get(
-                wasm, sha, self.contract_check(sha, size, pid, tier), compiler)
+                wasm, sha, self.contract_check(sha, size, pid, tier), compiler,
+                write_now=not deferred)
         except wasmtime.WasmtimeError as e:
             raise compile_error(e, pid) from e
         loaded = LoadedComponent(component, info, path, tier=tier,
@@ -284,7 +291,12 @@ class Runtime:
         return tiering.OPTIMIZED if cached else tiering.FAST
 
     def _compile_optimized(self, fast: LoadedComponent) -> LoadedComponent:
-        """The optimizer's job: ``fast``'s component compiled (or loaded) as optimized code."""
+        """The optimizer's job: ``fast``'s component compiled (or loaded) as optimized code.
+
+        The fast code, not yet written (:meth:`compile`), is written meanwhile by a thread
+        of the same low priority. The optimized code is written once it is still wanted,
+        before the swap (a write during the swap stalls calls).
+        """
         info = fast.info
         with self._speculative_lock:  # kept until done: a plugin asking meanwhile pops it
             wanted = self._speculative.get(info.sha256)
@@ -293,9 +305,14 @@ class Runtime:
                 self._speculative.pop(info.sha256, None)
             raise E.CancelledError("no longer wanted: its preview or install was cancelled",
                                    hint="nothing was compiled")
+        fast_writer = threading.Thread(  # inherits this thread's low priority
+            target=self.cache.write_pending, args=(info.sha256, tiering.COMPILER[tiering.FAST]),
+            name="wasmbay-cache-write", daemon=True)
+        fast_writer.start()
         try:
             optimized = self._compile_optimized_code(fast)
         finally:
+            fast_writer.join()
             with self._speculative_lock:
                 wanted = self._speculative.pop(info.sha256, None)
         compiler = tiering.COMPILER[tiering.OPTIMIZED]
@@ -303,7 +320,7 @@ class Runtime:
             self.cache.discard_pending(info.sha256, compiler)
             raise E.CancelledError("its preview or install was cancelled while it compiled",
                                    hint="its optimized code was thrown away")
-        self.cache.write_pending(info.sha256, compiler)  # before the swap: its copies stall calls
+        self.cache.write_pending(info.sha256, compiler)
         return optimized
 
     def _compile_optimized_code(self, fast: LoadedComponent) -> LoadedComponent:

@@ -1,8 +1,9 @@
 """Every use of wasmtime-py's internals (``wasmtime._ffi`` and private attributes), in one place.
 
 wasmtime-py's public API has no network switch on WasiConfig, no Winch compiler choice,
-and calls functions only through its generic value conversion; Wasmbay needs all three
-(core.sandbox, core.runtime, core.typedcall). This is the only module that imports
+serializes compiled code only into a fresh copy, and calls functions only through its
+generic value conversion; Wasmbay needs all four (core.sandbox, core.runtime, core.cache,
+core.typedcall). This is the only module that imports
 ``wasmtime._ffi`` or reads a private attribute of a wasmtime object: the others call the
 small API below, so a wasmtime-py upgrade that moves an internal breaks here, at import,
 with one module to fix.
@@ -10,12 +11,14 @@ with one module to fix.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+from collections.abc import Iterator
 from typing import Any
 
 from wasmtime import Config, Store, WasiConfig, WasmtimeError
 from wasmtime import _ffi as ffi
-from wasmtime.component import Func, LinkerInstance
+from wasmtime.component import Component, Func, LinkerInstance
 
 # --- component values (core.typedcall) -------------------------------------------------
 
@@ -127,3 +130,29 @@ _STRATEGY_WINCH = 2
 def use_winch(config: Config) -> None:
     """Compile with Winch, wasmtime's baseline compiler: ~4x faster to compile, plainer code."""
     ffi.wasmtime_config_strategy_set(config.ptr(), _STRATEGY_WINCH)
+
+
+# --- compiled code (core.cache) --------------------------------------------------------
+
+
+@contextlib.contextmanager
+def serialized(component: Component) -> Iterator[memoryview]:
+    """A component's serialized code, read in place from wasmtime's buffer.
+
+    ``Component.serialize`` copies the ~40 MB of an 18 MB plugin's code into a new
+    bytearray while holding the GIL (and faulting in every page of it): every plugin
+    call waits meanwhile. The view is valid inside the ``with`` only.
+    """
+    raw = ffi.wasm_byte_vec_t()
+    err = ffi.wasmtime_component_serialize(component.ptr(), ctypes.byref(raw))
+    if err:
+        raise WasmtimeError._from_ptr(err)
+    try:
+        view = memoryview((ctypes.c_uint8 * raw.size).from_address(
+            ctypes.addressof(raw.data.contents))).cast("B") if raw.size else memoryview(b"")
+        try:
+            yield view
+        finally:
+            view.release()
+    finally:
+        ffi.wasm_byte_vec_delete(ctypes.byref(raw))

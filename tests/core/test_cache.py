@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from wasmbay.core import wasmtime_internals
 from wasmbay.core.cache import KeptCheck
 from wasmbay.core.component import ComponentInfo
 from wasmbay.core.contracts import SUPPORTED
@@ -324,3 +325,14 @@ def test_a_bad_cache_max_is_refused_by_name(text: str) -> None:
 
     with pytest.raises(ValueError, match="WASMBAY_CACHE_MAX"):
         max_bytes_setting({"WASMBAY_CACHE_MAX": text})
+
+
+def test_compiled_code_is_written_byte_for_byte_as_wasmtime_serializes_it(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    """The write reads wasmtime's buffer in place (no copy holding the GIL): the same bytes."""
+    with fresh_runtime(tmp_path) as rt:
+        loaded = rt.compile(fixture_wasm("echo"))
+        with wasmtime_internals.serialized(loaded.component) as code:
+            assert bytes(code) == bytes(loaded.component.serialize())
+        path = rt.cache.artefact_path(loaded.info.sha256, "cranelift")
+        assert path is not None and path.read_bytes() == bytes(loaded.component.serialize())

@@ -178,6 +178,44 @@ def test_a_refused_file_leaves_no_code_of_either_tier(tmp_path: Path,
         assert list((rt.dirs.cache / "compiled").iterdir()) == []
 
 
+def test_the_first_call_does_not_wait_for_the_fast_code_to_be_written(
+        tiered: Runtime, fixture_wasm: Build) -> None:
+    """The fast code is written while its optimized code compiles, not before it serves."""
+    gate = hold_optimizer(tiered)
+    with tiered.load(fixture_wasm("echo")) as plugin:
+        sha = plugin.info.sha256
+        fast_file = tiered.cache.artefact_path(sha, COMPILER["fast"])
+        assert fast_file is not None
+        assert plugin.process("a").output == "processed: a"  # served from memory
+        assert not fast_file.exists()
+        gate.set()
+        assert tiered.optimizer.wait_idle(60)
+        assert plugin.tier == "optimized"
+    assert fast_file.exists()  # both tiers are cached
+    assert tiered.cache.artefact_path(sha, COMPILER["optimized"]).exists()  # type: ignore[union-attr]
+
+
+def test_fast_code_is_written_when_the_app_closes_before_it_could_tier_up(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    rt = Runtime(dirs(tmp_path), tier="tiered")
+    gate = hold_optimizer(rt)  # the optimized compile never gets going
+    try:
+        with rt.load(fixture_wasm("echo")) as plugin:
+            sha = plugin.info.sha256
+            assert plugin.tier == "optimizing"
+        rt.close()
+        fast_file = rt.cache.artefact_path(sha, COMPILER["fast"])
+        assert fast_file is not None and fast_file.exists()
+    finally:
+        gate.set()
+        rt.optimizer.wait_idle(60)
+        rt.close()
+    with Runtime(dirs(tmp_path), tier="fast") as again:  # the entry written at close loads
+        with again.load(fixture_wasm("echo")) as plugin:
+            assert plugin.process("b").output == "processed: b"
+        assert (again.cache.stats.compiled, again.cache.stats.loaded) == (0, 1)
+
+
 @pytest.mark.slow
 def test_componentize_py_plugin_swaps_to_optimized_code_under_two_callers(
         tmp_path: Path, sample_wasm: Build) -> None:

@@ -32,6 +32,7 @@ from wasmbay.core.runtime import (
 )
 
 from .conftest import Forge
+from .forge import forge_plugin
 
 Build = Callable[[str], Path]
 MiB = 1024 * 1024
@@ -83,11 +84,14 @@ def wit_package(tmp_path: Path) -> Path:
     return out
 
 
-@pytest.fixture
-def private_runtime(tmp_path: Path) -> Iterator[Runtime]:
-    """A runtime whose compiled cache is this test's own (to see what gets written)."""
+@pytest.fixture(params=["optimized", "tiered"])
+def private_runtime(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Runtime]:
+    """A runtime whose compiled cache is this test's own (to see what gets written),
+    once per tier mode (tiered: the optimized compile starts once the contract check
+    passes, so a later refusal must still leave nothing)."""
     root = tmp_path / "private"
-    rt = Runtime(AppDirs(root / "data", root / "config", root / "cache", root / "logs"))
+    rt = Runtime(AppDirs(root / "data", root / "config", root / "cache", root / "logs"),
+                 tier=request.param)
     yield rt
     rt.close()
 
@@ -219,6 +223,9 @@ REFUSED: dict[str, Callable[[Path, Build], Path]] = {
     "extra-host-function": lambda t, f: extra_host_function(t),
     "host-function-signature": lambda t, f: variant(
         t, "echo_v2", "log_fatal", ('"warn" "error")', '"warn" "error" "fatal")')),
+    # passes the contract check, refused by what its metadata asks for
+    "bad-capability-request": lambda t, f: forge_plugin(
+        t / "forged", capabilities=[("env", "A B; rm -rf ~", "reads a variable")]),
 }
 
 
@@ -230,12 +237,17 @@ def test_refused_component_leaves_no_compiled_cache_entry(
     try:
         with pytest.raises(E.PluginLoadError):
             manager.preview(path)
+        assert private_runtime.optimizer.wait_idle(60)
         assert _cache_entries(private_runtime) == []
-        assert not private_runtime.cache.contains(
-            hashlib.sha256(path.read_bytes()).hexdigest())
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert not any(private_runtime.cache.contains(sha, tier)
+                       for tier in private_runtime.cache.tiers)
         manager.preview(fixture_wasm("echo"))  # the control: an accepted one is cached
+        assert private_runtime.optimizer.wait_idle(60)
         entries = _cache_entries(private_runtime)  # artefact, sidecar, last-use marker
-        assert sorted(Path(n).suffix for n in entries) == [".cwasm", ".json", ".used"]
+        tiers = 2 if private_runtime.tiered else 1  # tiered: fast and optimized code
+        assert sorted(Path(n).suffix for n in entries) == sorted(
+            [".cwasm", ".json", ".used"] * tiers)
     finally:
         manager.close()
 
