@@ -35,7 +35,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import wasmtime
 from wasmtime import Engine
@@ -128,6 +128,13 @@ class KeptCheck(Generic[T]):
 Check = Callable[[Component], T] | KeptCheck[T]
 
 
+class _Unwritten(NamedTuple):
+    component: Component
+    verdict: dict[str, Any] | None  # the kept check's record, written in the sidecar
+    component_sha256: str
+    tier: str
+
+
 class CompiledCache:
     """Compiled code per (component, tier); each tier is compiled by its own engine.
 
@@ -145,8 +152,8 @@ class CompiledCache:
         self._memory: dict[str, Component] = {}
         #: Kept checks' verdicts of loaded components: (fingerprint, verdict) by cache key.
         self._verdicts: dict[str, tuple[str, Any]] = {}
-        #: Compiled but not yet written (``get(write_now=False)``): component, verdict.
-        self._unwritten: dict[str, tuple[Component, dict[str, Any] | None, str, str]] = {}
+        #: Compiled but not yet written (``get(write_now=False)``), by cache key.
+        self._unwritten: dict[str, _Unwritten] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self.stats = CacheStats()
@@ -404,7 +411,7 @@ class CompiledCache:
                 self._write(path, component, sha, tier, kept)
             else:
                 with self._guard:
-                    self._unwritten[key] = (component, kept, sha, tier)
+                    self._unwritten[key] = _Unwritten(component, kept, sha, tier)
         return component, verdict
 
     def write_pending(self, component_sha256: str, tier: str = DEFAULT_TIER) -> None:
@@ -414,16 +421,16 @@ class CompiledCache:
             pending = self._unwritten.pop(key, None)
         path = self.artefact_path(component_sha256, tier)
         if pending is not None and path is not None:
-            self._write(path, pending[0], component_sha256, tier, pending[1])
+            self._write(path, pending.component, component_sha256, tier, pending.verdict)
             if path.exists():  # it was used when compiled, before there was a file to mark
                 self._mark_used(path)
 
     def write_all_pending(self) -> None:
         """Write every entry still kept in memory only (when its user closes)."""
         with self._guard:
-            entries = [(sha, tier) for _, _, sha, tier in self._unwritten.values()]
-        for sha, tier in entries:
-            self.write_pending(sha, tier)
+            entries = list(self._unwritten.values())
+        for entry in entries:
+            self.write_pending(entry.component_sha256, entry.tier)
 
     def discard_pending(self, component_sha256: str, tier: str = DEFAULT_TIER) -> None:
         """Forget a ``write_now=False`` compile not yet written (an entry on disk stays)."""
