@@ -11,7 +11,6 @@ that were checked and shown. Uninstalling is here too.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -146,11 +145,6 @@ class Installer:
         named = plugin_id or path.stem
         progress.report(CHECKING)
         loaded = self.runtime.compile(wasm, plugin_id=named, progress=progress)
-        # It passed the contract check: its optimized code compiles in the background from
-        # now on, unless the checks below refuse it or the operation is cancelled.
-        refused = threading.Event()
-        self.runtime.optimize_soon(loaded, lambda: not (
-            refused.is_set() or (progress.cancel is not None and progress.cancel.cancelled)))
         try:
             progress.check()
             metadata = self._metadata(loaded, named)
@@ -158,9 +152,13 @@ class Installer:
             pid = plugin_id or (str(manifest["id"]) if manifest else slug(metadata.name))
             requested = self._requested(manifest, metadata, loaded, pid)
         except BaseException:  # a refused file keeps no code this operation compiled
-            refused.set()
             self._discard(progress, loaded)
             raise
+        # Every check passed: its optimized code compiles in the background from now on
+        # (started no sooner: a background compile cannot be stopped, nor its write undone
+        # safely, if a later check refused the file).
+        self.runtime.optimize_soon(loaded, lambda: not (progress.cancel is not None
+                                                        and progress.cancel.cancelled))
         progress.report(READY, 1.0, check=False)
         return Candidate(path, pid, metadata, requested, signed_by, wasm, loaded)
 
