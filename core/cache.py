@@ -422,8 +422,7 @@ class CompiledCache:
         path = self.artefact_path(component_sha256, tier)
         if pending is not None and path is not None:
             self._write(path, pending.component, component_sha256, tier, pending.verdict)
-            if path.exists():  # it was used when compiled, before there was a file to mark
-                self._mark_used(path)
+            self.touch(component_sha256, tier)  # used when compiled, before it had a file
 
     def write_all_pending(self) -> None:
         """Write every entry still kept in memory only (when its user closes)."""

@@ -178,7 +178,7 @@ class Installer:
             return requested
         for c in metadata.capabilities:  # a malformed request is the plugin's error
             parse_capability_request(c.text, pid)
-        return tuple(metadata.capabilities)
+        return metadata.capabilities
 
     def _discard(self, progress: ProgressReporter, loaded: LoadedComponent) -> None:
         """A cancelled or refused operation keeps no compiled code it produced itself."""
