@@ -15,6 +15,10 @@ import platformdirs
 from . import resources
 
 APP_NAME = "wasmbay"
+#: A big file (compiled code: ~40 MB for an 18 MB plugin) goes to disk this much at a time,
+#: each piece synced before the next: written in one go, its writeback stalled plugin
+#: calls for up to 14 ms on this machine (bench/bench_first_use.py, row 3's p99).
+WRITE_CHUNK = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,17 @@ def _atomic_write(path: Path, data: bytes | bytearray | memoryview, mode: int) -
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            view = memoryview(data).cast("B")
+            for start in range(0, len(view), WRITE_CHUNK):
+                piece = view[start:start + WRITE_CHUNK]
+                while piece:
+                    piece = piece[os.write(fd, piece):]
+                if len(view) > WRITE_CHUNK:
+                    os.fdatasync(fd)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import wasmtime
 
@@ -30,6 +31,7 @@ from . import errors as E
 from .component import LoadedComponent
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The tier code was compiled for: "fast" (Winch) or "optimized" (Cranelift).
 FAST = "fast"
@@ -115,11 +117,15 @@ class Optimizer:
 
     Requests for one component (a stable and a canary of the same bytes, twins) share a
     single compile; each requester hears the outcome through its ``done`` callback,
-    called on the optimizer's thread.
+    called on the optimizer's thread. ``keep(sha256)`` then runs at low priority (the
+    cache writes): after the swaps, so optimized code serves without waiting for the
+    disk, and before the next compile, so :meth:`wait_idle` means "written" too.
     """
 
-    def __init__(self, compile_optimized: Callable[[LoadedComponent], LoadedComponent]) -> None:
+    def __init__(self, compile_optimized: Callable[[LoadedComponent], LoadedComponent],
+                 keep: Callable[[str], None] | None = None) -> None:
         self._compile = compile_optimized
+        self._keep = keep
         self._cond = threading.Condition()
         self._queue: OrderedDict[str, tuple[LoadedComponent, list[Done]]] = OrderedDict()
         self._busy: str | None = None
@@ -184,23 +190,24 @@ class Optimizer:
                     self._cond.notify_all()
             time.sleep(YIELD_S)  # let calls and the next start-up in first
 
-    def _compile_low(self, fast: LoadedComponent) -> LoadedComponent:
-        """The compile, on a thread of low priority (:func:`_lower_priority`), waited for.
+    @staticmethod
+    def _low_priority(work: Callable[[], T], name: str) -> T:
+        """``work()`` on a thread of low priority (:func:`_lower_priority`), waited for.
 
-        The callbacks (tier swaps) stay on this thread, at normal priority: a swap's
-        instances start sandbox threads, which would inherit the low priority and then
-        serve every call of the optimized code at it.
+        The callbacks (tier swaps) stay on the optimizer's thread, at normal priority: a
+        swap's instances start sandbox threads, which would inherit the low priority and
+        then serve every call of the optimized code at it.
         """
         box: list[tuple[bool, object]] = []
 
         def run() -> None:
             _lower_priority()
             try:
-                box.append((True, self._compile(fast)))
+                box.append((True, work()))
             except BaseException as e:  # re-raised on the optimizer's thread
                 box.append((False, e))
 
-        worker = threading.Thread(target=run, name="wasmbay-optimize-compile", daemon=True)
+        worker = threading.Thread(target=run, name=name, daemon=True)
         worker.start()
         worker.join()
         ok, value = box[0]
@@ -212,7 +219,8 @@ class Optimizer:
         optimized: LoadedComponent | None = None
         error: E.WasmbayError | None = None
         try:
-            optimized = self._compile_low(fast)
+            optimized = self._low_priority(lambda: self._compile(fast),
+                                           "wasmbay-optimize-compile")
         except E.WasmbayError as e:
             error = e
         except Exception as e:  # never lose the thread: the plugin keeps its fast code
@@ -228,3 +236,9 @@ class Optimizer:
                 done(optimized, error)
             except Exception:  # a plugin's swap failed: it logged why, keep going
                 _log.exception("tier swap of %s failed", sha[:12])
+        if self._keep is not None:
+            keep = self._keep
+            try:
+                self._low_priority(lambda: keep(sha), "wasmbay-cache-write")
+            except Exception:  # the code serves from memory; the next start compiles it
+                _log.exception("compiled code of %s not written", sha[:12])
