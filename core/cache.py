@@ -414,14 +414,17 @@ class CompiledCache:
                     self._unwritten[key] = _Unwritten(component, kept, sha, tier)
         return component, verdict
 
-    def write_pending(self, component_sha256: str, tier: str = DEFAULT_TIER) -> None:
-        """Write the entry a ``write_now=False`` compile kept in memory (once)."""
+    def write_pending(self, component_sha256: str, tier: str = DEFAULT_TIER, *,
+                      pause_s: float = 0.0) -> None:
+        """Write the entry a ``write_now=False`` compile kept in memory (once); ``pause_s``
+        between its pieces (core.paths.atomic_write_bytes) for a write in the background."""
         key = self.key(component_sha256, tier)
         with self._guard:
             pending = self._unwritten.pop(key, None)
         path = self.artefact_path(component_sha256, tier)
         if pending is not None and path is not None:
-            self._write(path, pending.component, component_sha256, tier, pending.verdict)
+            self._write(path, pending.component, component_sha256, tier, pending.verdict,
+                        pause_s)
             self.touch(component_sha256, tier)  # used when compiled, before it had a file
 
     def write_all_pending(self) -> None:
@@ -440,10 +443,10 @@ class CompiledCache:
                 self._verdicts.pop(key, None)
 
     def _write(self, path: Path, component: Component, sha: str, tier: str,
-               kept: dict[str, Any] | None) -> None:
+               kept: dict[str, Any] | None, pause_s: float = 0.0) -> None:
         try:
             with wasmtime_internals.serialized(component) as code:
-                self._store(path, code, sha, tier, kept)
+                self._store(path, code, sha, tier, kept, pause_s)
         except OSError as e:  # a full disk makes the next start slower, nothing worse
             _log.warning("could not write compiled cache entry %s: %s", path, e)
 
@@ -482,9 +485,11 @@ class CompiledCache:
             return None
 
     def _store(self, path: Path, data: bytes | bytearray | memoryview, component_sha256: str,
-               tier: str = DEFAULT_TIER, verdict: dict[str, Any] | None = None) -> None:
-        atomic_write_bytes(path, data)  # no copy: 40 MB copied holding the GIL stalls calls
-        meta: dict[str, Any] = {"artefact_sha256": hashlib.sha256(data).hexdigest(),
+               tier: str = DEFAULT_TIER, verdict: dict[str, Any] | None = None,
+               pause_s: float = 0.0) -> None:
+        # no copy: 40 MB copied holding the GIL stalls calls; hashed as it is written
+        digest = atomic_write_bytes(path, data, pause_s=pause_s)
+        meta: dict[str, Any] = {"artefact_sha256": digest,
                 "stat": _stat_key(path), "wasmtime": WASMTIME_VERSION,
                 "engine": self._fingerprint, "component_sha256": component_sha256,
                 "tier": tier, "written_at": time.time()}

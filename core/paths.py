@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,9 @@ APP_NAME = "wasmbay"
 #: each piece synced before the next: written in one go, its writeback stalled plugin
 #: calls for up to 14 ms on this machine (bench/bench_first_use.py, row 3's p99).
 WRITE_CHUNK = 4 << 20
+
+
+
 
 
 @dataclass(frozen=True)
@@ -48,41 +53,50 @@ class AppDirs:
 
 
 def atomic_write_bytes(path: Path, data: bytes | bytearray | memoryview, *,
-                       mode: int = 0o600) -> None:
+                       mode: int = 0o600, pause_s: float = 0.0) -> str:
     """Write, fsync and rename so a crash leaves either the old file or the new one.
+
+    A big file goes in :data:`WRITE_CHUNK` pieces, each synced, ``pause_s`` apart (a
+    background write that leaves the disk and memory to plugin calls meanwhile).
+    Returns the data's sha256 (hex), hashed piece by piece as written: read once.
 
     Plugins share the process's descriptors: when they have used them all up, the write
     is retried with the host's reserve (core.resources) and, failing that, refused with
     a HostResourceError that names who holds them; the old file is left as it was.
     """
     try:
-        _atomic_write(path, data, mode)
+        return _atomic_write(path, data, mode, pause_s)
     except OSError as e:
         if not resources.exhausted(e):
             raise
         with resources.reserved_descriptors():
             try:
-                _atomic_write(path, data, mode)
+                return _atomic_write(path, data, mode, pause_s)
             except OSError as again:
                 if not resources.exhausted(again):
                     raise
                 raise resources.descriptor_error(f"save {path.name}", again) from None
 
 
-def _atomic_write(path: Path, data: bytes | bytearray | memoryview, mode: int) -> None:
+def _atomic_write(path: Path, data: bytes | bytearray | memoryview, mode: int,
+                  pause_s: float = 0.0) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per writer thread as well: two threads saving one file must not share it.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    digest = hashlib.sha256()
     try:
         try:
             view = memoryview(data).cast("B")
             for start in range(0, len(view), WRITE_CHUNK):
                 piece = view[start:start + WRITE_CHUNK]
+                digest.update(piece)
                 while piece:
                     piece = piece[os.write(fd, piece):]
                 if len(view) > WRITE_CHUNK:
                     os.fdatasync(fd)
+                    if pause_s:
+                        time.sleep(pause_s)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -91,6 +105,7 @@ def _atomic_write(path: Path, data: bytes | bytearray | memoryview, mode: int) -
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+    return digest.hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -202,10 +202,10 @@ def test_optimized_code_serves_before_the_disk_write_and_is_written_after(
     release = threading.Event()
     real = tiered.cache.write_pending
 
-    def held(sha: str, tier: str = "cranelift") -> None:
+    def held(sha: str, tier: str = "cranelift", **pace: float) -> None:
         writing.set()
         release.wait(60)
-        real(sha, tier)
+        real(sha, tier, **pace)
 
     tiered.cache.write_pending = held  # type: ignore[method-assign]
     with tiered.load(fixture_wasm("echo")) as plugin:
