@@ -23,9 +23,6 @@ APP_NAME = "wasmbay"
 WRITE_CHUNK = 1 << 20
 
 
-
-
-
 @dataclass(frozen=True)
 class AppDirs:
     data: Path
