@@ -220,8 +220,9 @@ def instantiate_times(root: Path, sample: Path, n: int) -> dict[str, float]:
     """Median seconds of one Wasmbay instance (Store, WASI, limits, its sandbox thread,
     instantiate, bindings) of each tier's code, and of a bare wasmtime-py instantiate of
     a deserialized component (default Config: Cranelift, CoW on), measured interleaved
-    (one of each in turn) so load changes hit all alike. Each instance (or bare Store)
-    is dropped outside the timed region, the same for both."""
+    (one of each in turn, in a rotating order) so load changes and the order hit all
+    alike. Each instance (or bare Store) is dropped outside the timed region, the same
+    for both."""
     from wasmbay.core.grants import Grants
     from wasmbay.core.instance import Generation, PluginInstance
     from wasmbay.core.tiering import FAST
@@ -263,10 +264,13 @@ def instantiate_times(root: Path, sample: Path, n: int) -> dict[str, float]:
 
         for gen in gens.values():  # warm: the first instance reads the types
             ours(gen)
-        for _ in range(n):
-            times["bare"].append(bare())
-            for tier, gen in gens.items():
-                times[tier].append(ours(gen))
+        # Each round in another order: the instance timed right after a bare one is
+        # about 0.1x slower here (whichever kind it is), so every kind takes each place.
+        order = ["bare", *gens]
+        for i in range(n):
+            k = i % len(order)
+            for kind in order[k:] + order[:k]:
+                times[kind].append(bare() if kind == "bare" else ours(gens[kind]))
         wait_optimized(m)
     return {k: statistics.median(v) for k, v in times.items()}
 

@@ -10,13 +10,9 @@ own thread, so the caller can stop waiting; any other runs them on the caller's 
 
 from __future__ import annotations
 
-import _thread
-import contextlib
 import functools
 import itertools
-import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +30,7 @@ from .errortext import signature_error
 from .grants import Grants
 from .hostapi import HostContext, SecretLookup, enter
 from .sandbox import OutputCapture, build_wasi
+from .sandboxthread import SandboxThread
 from .untrusted import LIMITS, bound, check_metadata
 
 T = TypeVar("T")
@@ -133,122 +130,6 @@ def _exports_of(loaded: LoadedComponent) -> _Exports:
         return _EXPORTS.setdefault(component, _Exports(indices))
 
 
-class _SandboxThread:
-    """Runs one instance's calls, so a guest blocked in a WASI call cannot hold the caller.
-
-    The hand-off is a pair of bare locks, the cheapest wake-up between two Python threads:
-    the caller puts the job in a slot and releases ``_ready``; the worker runs it, puts
-    the outcome in a slot and releases ``_done``, which the caller awaits with its time
-    limit. A call that times out leaves its instance broken, so no call ever follows
-    one whose outcome is still due; only :meth:`stop` does.
-
-    The thread starts with its first job already waiting (the start is the hand-off).
-    A job of several steps (:meth:`PluginInstance.__init__`'s start-up) gives each step
-    its own time limit by stamping ``step_at`` when the step begins.
-    """
-
-    def __init__(self, name: str, ctx: HostContext, *, nice: int = 0) -> None:
-        self.name = name
-        #: This thread's own nice value (Linux: per thread), set when it starts.
-        self._nice = nice
-        self._ready = _thread.allocate_lock()
-        self._ready.acquire()
-        self._done = _thread.allocate_lock()
-        self._done.acquire()
-        self._job: Callable[[], Any] | None = None
-        self._outcome: tuple[bool, Any] = (False, None)
-        self._stopping = False
-        self._started = False
-        self._ctx = ctx
-        #: A multi-step job's running step and when it began (0: a single-step job),
-        #: and whether the caller gave up on it; guarded by ``steps``.
-        self.steps = _thread.allocate_lock()
-        self.step = "instantiate"
-        self.step_at = 0.0
-        self.abandoned = False
-        #: Held while the thread runs; released when it ends (:meth:`join`).
-        self._alive = _thread.allocate_lock()
-
-    def _start(self) -> None:
-        """Start the thread with its first job already waiting: the thread's start-up is
-        the hand-off (a bare ``_thread``: no start handshake as ``threading.Thread`` has)."""
-        self._started = True
-        self._alive.acquire()
-        try:
-            _thread.start_new_thread(self._main, ())
-        except BaseException:
-            self._alive.release()
-            raise
-
-    def _main(self) -> None:
-        try:
-            self._run()
-        finally:
-            self._alive.release()
-
-    def _run(self) -> None:
-        if self._nice:
-            with contextlib.suppress(AttributeError, OSError):  # non-Linux: no-op
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self._nice)
-        enter(self._ctx)  # this thread serves this one instance: its host calls see it
-        ready, done = self._ready, self._done
-        while True:
-            ready.acquire()
-            fn, self._job = self._job, None
-            if fn is None:
-                return
-            try:
-                self._outcome = (True, fn())
-            except BaseException as e:
-                self._outcome = (False, e)
-            fn = None  # hold nothing of the instance between calls
-            done.release()
-            if self._stopping:
-                return
-
-    def call(self, fn: Callable[[], T], timeout: float) -> T:
-        self.step_at = 0.0
-        self._job = fn
-        self._ready.release()
-        if not self._started:
-            self._start()
-        if not self._done.acquire(True, timeout):
-            while True:  # each step of a multi-step job has ``timeout`` from its start
-                with self.steps:
-                    left = self.step_at + timeout - time.monotonic()
-                    if left <= 0:
-                        self.abandoned = True  # the job starts and records nothing more
-                        raise TimeoutError
-                if self._done.acquire(True, left):
-                    break
-        ok, value = self._outcome
-        self._outcome = (False, None)
-        if ok:
-            return value  # type: ignore[no-any-return]
-        raise value
-
-    def begin_step(self, what: str) -> bool:
-        """On the worker: a job's next step starts now (False: the caller gave up)."""
-        with self.steps:
-            if self.abandoned:
-                return False
-            self.step, self.step_at = what, time.monotonic()
-            return True
-
-    def stop(self) -> None:
-        """Let the thread end after its current job (which may still be blocked)."""
-        self._stopping = True
-        self._job = None
-        # Wakes an idle worker, which finds no job; if a job was not picked up yet (the
-        # lock is already released), the worker finds it gone.
-        with contextlib.suppress(RuntimeError):
-            self._ready.release()
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._started and self._alive.acquire(True, -1 if timeout is None else timeout):
-            self._alive.release()
-
-
 class PluginInstance:
     """One Store + component instance. Not thread-safe: the pool hands it to one caller."""
 
@@ -288,21 +169,10 @@ class PluginInstance:
                 f"imports {next(n for n in info.imports if n.startswith('wasi:http/'))}, "
                 "which only the network grant provides", import_name="wasi:http",
                 plugin_id=plugin_id, hint="grant it with --grant network")
-        # A Store and linker of the engine that compiled this tier's code (core.tiering).
-        self.store = Store(runtime.engine_for(gen.loaded.tier))
-        self.store.set_wasi(build_wasi(grants, self.stdout, self.stderr))
-        if grants.network:
-            self.store.set_wasi_http()
-        # wasmtime's own limiter: memory.grow past it returns -1 (core.traps says how a
-        # trap is then known to be the limit) and copy-on-write memory images stay on.
-        self.store.set_limits(memory_size=grants.memory_bytes)
-        self._memory_sizes: list[int] | None = None
-        self._fuel = grants.fuel
-        self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
-        self._thread = (_SandboxThread(f"wasmbay-{plugin_id}", self.ctx)
+        self._thread = (SandboxThread(f"wasmbay-{plugin_id}", self.ctx)
                         if gen.blocking else None)
-        self._warm_thread = (_SandboxThread(f"wasmbay-{plugin_id}-warm", self.ctx,
-                                            nice=WARM_NICE)
+        self._warm_thread = (SandboxThread(f"wasmbay-{plugin_id}-warm", self.ctx,
+                                           nice=WARM_NICE)
                              if background and gen.blocking and WARM_NICE else None)
         #: The thread running the start-up job (its steps' time limits are stamped there).
         self._starter = self._warm_thread or self._thread
@@ -312,9 +182,24 @@ class PluginInstance:
         self._prefetched: dict[str, tuple[bool, Any]] = {}
         self._step = "instantiate"
         self.funcs: dict[str, Func] = {}
+        self._memory_sizes: list[int] | None = None
+        self._fuel = grants.fuel
         try:
+            if self._starter is not None:  # a new thread boots while the Store is set up
+                self._starter.start()
+            # A Store and linker of the engine that compiled this tier's code (core.tiering).
+            self.store = Store(runtime.engine_for(gen.loaded.tier))
+            self.store.set_wasi(build_wasi(grants, self.stdout, self.stderr))
+            if grants.network:
+                self.store.set_wasi_http()
+            # wasmtime's own limiter: memory.grow past it returns -1 (core.traps says how a
+            # trap is then known to be the limit) and copy-on-write memory images stay on.
+            self.store.set_limits(memory_size=grants.memory_bytes)
+            self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
             self._start_up(_exports_of(gen.loaded), prefetch)
         except BaseException:
+            if self._warm_thread is not None:
+                self._warm_thread.stop()
             self.close()
             raise
         if self.typed.mismatched:  # Runtime.describe refuses these first; never serve one

@@ -67,13 +67,13 @@ def slow_guest(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, float]]:
 
 def count_hand_offs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls = [0]
-    real = instance_module._SandboxThread.call
+    real = instance_module.SandboxThread.call
 
     def call(self: Any, fn: Any, timeout: float) -> Any:
         calls[0] += 1
         return real(self, fn, timeout)
 
-    monkeypatch.setattr(instance_module._SandboxThread, "call", call)
+    monkeypatch.setattr(instance_module.SandboxThread, "call", call)
     return calls
 
 

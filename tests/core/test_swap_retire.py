@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from wasmbay.core import instance
-from wasmbay.core.instance import PluginInstance, _SandboxThread
+from wasmbay.core.instance import PluginInstance
 from wasmbay.core.pool import Plugin
 from wasmbay.core.runtime import Runtime
+from wasmbay.core.sandboxthread import SandboxThread
 
 pytestmark = pytest.mark.slow
 
@@ -73,9 +74,9 @@ def test_swap_warm_up_runs_at_low_priority_and_calls_do_not(
         runtime: Runtime, sleeper: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     seen: list[tuple[str, int]] = []  # (sandbox thread's name, its nice) per job
-    real_call = _SandboxThread.call
+    real_call = SandboxThread.call
 
-    def recording_call(thread: _SandboxThread, fn: Callable[[], Any], timeout: float) -> Any:
+    def recording_call(thread: SandboxThread, fn: Callable[[], Any], timeout: float) -> Any:
         def job() -> Any:
             seen.append((thread.name,
                          os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
@@ -84,7 +85,7 @@ def test_swap_warm_up_runs_at_low_priority_and_calls_do_not(
 
     plugin: Plugin = runtime.load(sleeper)
     try:
-        monkeypatch.setattr(_SandboxThread, "call", recording_call)
+        monkeypatch.setattr(SandboxThread, "call", recording_call)
         plugin.reconfigure(config={"swapped": "1"})
         # The new instance's start-up ran on its warm-up thread, niced (the other job
         # seen is the old idle instance's shutdown, on its own thread).
