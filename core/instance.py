@@ -198,8 +198,6 @@ class PluginInstance:
             self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
             self._start_up(_exports_of(gen.loaded), prefetch)
         except BaseException:
-            if self._warm_thread is not None:
-                self._warm_thread.stop()
             self.close()
             raise
         if self.typed.mismatched:  # Runtime.describe refuses these first; never serve one
@@ -484,5 +482,6 @@ class PluginInstance:
         return bound(self.contract.decode_error(err), LIMITS.failure_text)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._thread.stop()
+        for thread in (self._warm_thread, self._thread):  # stopping twice is harmless
+            if thread is not None:
+                thread.stop()

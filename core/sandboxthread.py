@@ -3,7 +3,7 @@ the caller (core.instance says which instances need one).
 
 The OS threads outlive their instances: when an instance closes while its thread is idle,
 the thread parks (up to :data:`MAX_PARKED`) and serves the next instance that starts.
-Starting an OS thread per instance, and tearing it down after, cost about a sixth of an
+Starting an OS thread per instance, and tearing it down after, cost about 0.1x of a bare
 instantiate of a componentize-py plugin here (bench/bench_first_use.py, row 5). A thread
 is parked only if it is clean: its last job finished before its instance closed (a thread
 whose caller gave up on a blocked job ends when the job does), and it runs at normal
