@@ -45,11 +45,16 @@ class _Parked:
         self.wake.release()
 
 
-class _Park:
-    """The idle threads, last parked first (the one most likely still in the CPU's cache)."""
+class ThreadPark:
+    """Idle threads, last parked first (the one most likely still in the CPU's cache).
 
-    def __init__(self) -> None:
+    Instances share one park (:data:`SHARED_PARK`); a test gives its sandboxes a park of
+    their own, so threads of other tests' instances closing late cannot land in it.
+    """
+
+    def __init__(self, limit: int = MAX_PARKED) -> None:
         self._lock = _thread.allocate_lock()
+        self._limit = limit
         self._idle: list[_Parked] = []
 
     def take(self) -> _Parked | None:
@@ -59,7 +64,7 @@ class _Park:
     def put(self, parked: _Parked) -> bool:
         """Park ``parked`` (False: the park is full; the thread should end)."""
         with self._lock:
-            if len(self._idle) >= MAX_PARKED:
+            if len(self._idle) >= self._limit:
                 return False
             self._idle.append(parked)
             return True
@@ -68,12 +73,8 @@ class _Park:
         return len(self._idle)
 
 
-_PARK = _Park()
-
-
-def parked_threads() -> int:
-    """How many idle sandbox threads wait for an instance (for tests and diagnostics)."""
-    return len(_PARK)
+#: The park every instance's sandbox thread uses unless given another.
+SHARED_PARK = ThreadPark()
 
 
 def _serve(sandbox: SandboxThread) -> None:
@@ -89,10 +90,10 @@ def _serve(sandbox: SandboxThread) -> None:
         enter(None)  # hold nothing of the instance served
         if not clean:
             return
-        current = None
+        park, current = current._park, None
         if parked is None:
             parked = _Parked()
-        if not _PARK.put(parked):
+        if not park.put(parked):
             return
         parked.wake.acquire()
         current, parked.sandbox = parked.sandbox, None
@@ -113,8 +114,10 @@ class SandboxThread:
     gives each step its own time limit by stamping ``step_at`` when the step begins.
     """
 
-    def __init__(self, name: str, ctx: HostContext, *, nice: int = 0) -> None:
+    def __init__(self, name: str, ctx: HostContext, *, nice: int = 0,
+                 park: ThreadPark = SHARED_PARK) -> None:
         self.name = name
+        self._park = park
         #: This thread's own nice value (Linux: per thread), set when it starts. A niced
         #: thread is never parked, nor taken from the park.
         self._nice = nice
@@ -144,7 +147,7 @@ class SandboxThread:
             return
         self._started = True
         self._alive.acquire()
-        self._taken = None if self._nice else _PARK.take()
+        self._taken = None if self._nice else self._park.take()
         if self._taken is not None:
             return
         try:

@@ -4,25 +4,31 @@ caller gave up on a blocked job, or a niced one, ends instead; the park is bound
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
 from wasmbay.core import sandboxthread
 from wasmbay.core.events import EventBus
 from wasmbay.core.hostapi import HostContext, current_or_none
-from wasmbay.core.sandboxthread import SandboxThread, parked_threads
+from wasmbay.core.sandboxthread import SandboxThread, ThreadPark
+
+Sandbox = Callable[..., SandboxThread]
 
 
-@pytest.fixture(autouse=True)
-def empty_park() -> Iterator[None]:
-    """Each test starts with no parked thread (those of earlier tests are left parked)."""
-    saved = sandboxthread._PARK
-    sandboxthread._PARK = sandboxthread._Park()
-    yield
-    sandboxthread._PARK = saved
+@pytest.fixture
+def park() -> ThreadPark:
+    """A park of this test's own: threads of earlier tests' instances, which may end
+    late, park in the shared one, never in this."""
+    return ThreadPark()
+
+
+@pytest.fixture
+def sandbox(park: ThreadPark) -> Sandbox:
+    return functools.partial(SandboxThread, park=park)
 
 
 def context(name: str) -> HostContext:
@@ -42,67 +48,70 @@ def close(thread: SandboxThread) -> None:
     thread.join(timeout=5)
 
 
-def test_an_idle_thread_serves_the_next_instance_with_its_own_context() -> None:
-    first = SandboxThread("a", context("plugin-a"))
+def test_an_idle_thread_serves_the_next_instance_with_its_own_context(
+        park: ThreadPark, sandbox: Sandbox) -> None:
+    first = sandbox("a", context("plugin-a"))
     tid, seen = served_by(first)
     assert seen == "plugin-a"
     close(first)
-    assert parked_threads() == 1
-    second = SandboxThread("b", context("plugin-b"))
+    assert len(park) == 1
+    second = sandbox("b", context("plugin-b"))
     assert served_by(second) == (tid, "plugin-b")  # the same OS thread, b's context only
-    assert parked_threads() == 0
+    assert len(park) == 0
     close(second)
 
 
-def test_a_thread_whose_caller_gave_up_is_never_parked() -> None:
+def test_a_thread_whose_caller_gave_up_is_never_parked(park: ThreadPark, sandbox: Sandbox) -> None:
     release = threading.Event()
-    stuck = SandboxThread("stuck", context("plugin-a"))
+    stuck = sandbox("stuck", context("plugin-a"))
     tid, _ = served_by(stuck)
     with pytest.raises(TimeoutError):
         stuck.call(lambda: release.wait(10), 0.2)  # like a guest blocked in WASI
     stuck.stop()
     release.set()
     stuck.join(timeout=5)
-    assert parked_threads() == 0
-    after = SandboxThread("next", context("plugin-b"))
+    assert len(park) == 0
+    after = sandbox("next", context("plugin-b"))
     assert served_by(after)[0] != tid
     close(after)
 
 
-def test_a_thread_taken_but_never_given_a_job_parks_again() -> None:
-    first = SandboxThread("a", context("plugin-a"))
+def test_a_thread_taken_but_never_given_a_job_parks_again(
+        park: ThreadPark, sandbox: Sandbox) -> None:
+    first = sandbox("a", context("plugin-a"))
     tid, _ = served_by(first)
     close(first)
-    unused = SandboxThread("b", context("plugin-b"))
+    unused = sandbox("b", context("plugin-b"))
     unused.start()  # e.g. the Store set-up failed before the first job
-    assert parked_threads() == 0
+    assert len(park) == 0
     close(unused)
-    assert parked_threads() == 1
-    third = SandboxThread("c", context("plugin-c"))
+    assert len(park) == 1
+    third = sandbox("c", context("plugin-c"))
     assert served_by(third) == (tid, "plugin-c")
     close(third)
 
 
 @pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice is Linux's")
-def test_a_niced_thread_neither_parks_nor_takes_a_parked_one() -> None:
-    normal = SandboxThread("a", context("plugin-a"))
+def test_a_niced_thread_neither_parks_nor_takes_a_parked_one(
+        park: ThreadPark, sandbox: Sandbox) -> None:
+    normal = sandbox("a", context("plugin-a"))
     tid, _ = served_by(normal)
     close(normal)
-    niced = SandboxThread("warm", context("plugin-b"), nice=10)
+    niced = sandbox("warm", context("plugin-b"), nice=10)
     assert served_by(niced)[0] != tid
     close(niced)
-    assert parked_threads() == 1  # only the normal one
-    again = SandboxThread("c", context("plugin-c"))
+    assert len(park) == 1  # only the normal one
+    again = sandbox("c", context("plugin-c"))
     assert again.call(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
                       5) == os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     close(again)
 
 
-def test_the_park_keeps_at_most_its_limit() -> None:
-    threads = [SandboxThread(f"t{i}", context(f"plugin-{i}"))
+def test_the_park_keeps_at_most_its_limit(park: ThreadPark, sandbox: Sandbox) -> None:
+    threads = [sandbox(f"t{i}", context(f"plugin-{i}"))
                for i in range(sandboxthread.MAX_PARKED + 3)]
     for t in threads:
         served_by(t)
     for t in threads:
         close(t)
-    assert parked_threads() == sandboxthread.MAX_PARKED
+    assert len(park) == sandboxthread.MAX_PARKED
