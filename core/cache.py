@@ -19,7 +19,8 @@ artefact's own identity. A :class:`KeptCheck`'s passing verdict is kept in the s
 too, so a warm start does not re-read every component's types.
 :meth:`CompiledCache.prune` removes only entries the caller says nothing installed
 refers to, least recently used first, down to a size cap
-(:func:`max_bytes_setting`: ``WASMBAY_CACHE_MAX``, default 2 GiB).
+(:func:`max_bytes_setting`: ``WASMBAY_CACHE_MAX``, default 2 GiB). Opening the cache
+removes the temp files of writes a crash or kill cut short, which no listing counts.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from wasmtime import Engine
 from wasmtime.component import Component
 
 from . import wasmtime_internals
-from .paths import atomic_write_bytes
+from .paths import atomic_write_bytes, leftover_temp_files
 
 _log = logging.getLogger(__name__)
 
@@ -159,6 +160,24 @@ class CompiledCache:
         self.stats = CacheStats()
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.sweep_leftovers()
+
+    def sweep_leftovers(self) -> int:
+        """Remove what writes cut short by a crash left behind (a quit during a tier-up's
+        background write, a kill mid-compile); returns the bytes freed."""
+        if self._dir is None:
+            return 0
+        freed = 0
+        for temp in leftover_temp_files(self._dir):
+            try:
+                size = temp.stat().st_size
+                temp.unlink()
+            except OSError:
+                continue  # removed meanwhile, or not ours to remove
+            freed += size
+        if freed:
+            _log.info("removed %.1f MiB of unfinished compiled-cache writes", freed / (1 << 20))
+        return freed
 
     @property
     def directory(self) -> Path | None:

@@ -75,11 +75,59 @@ def atomic_write_bytes(path: Path, data: bytes | bytearray | memoryview, *,
                 raise resources.descriptor_error(f"save {path.name}", again) from None
 
 
+def _temp_path(path: Path) -> Path:
+    """Where :func:`atomic_write_bytes` writes ``path`` first: named after the writing
+    process (see :func:`leftover_temp_files`) and thread (two threads saving one file
+    must not share it)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def _writer_pid(temp: Path) -> int | None:
+    """The pid in a name :func:`_temp_path` made, or None for any other name."""
+    parts = temp.name.split(".")
+    if len(parts) < 5 or parts[0] or parts[-1] != "tmp":
+        return None
+    pid, tid = parts[-3], parts[-2]
+    if not (pid.isdigit() and tid.isdigit()) or len(pid) > 9 or int(pid) == 0:
+        return None
+    return int(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def leftover_temp_files(directory: Path) -> list[Path]:
+    """Temp files in ``directory`` of atomic writes whose process is gone.
+
+    A write cut short by a crash or kill leaves its temp file (tens of MB for compiled
+    code), which nothing else lists or removes. A writer that is still running (this
+    process, or another Wasmbay on the same directory) keeps its file.
+    """
+    me = os.getpid()
+    found = []
+    try:
+        candidates = list(directory.glob(".*.tmp"))
+    except OSError:
+        return []
+    for temp in candidates:
+        pid = _writer_pid(temp)
+        if pid is None or pid == me or _alive(pid) or not temp.is_file():
+            continue
+        found.append(temp)
+    return found
+
+
 def _atomic_write(path: Path, data: bytes | bytearray | memoryview, mode: int,
                   pause_s: float = 0.0) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Unique per writer thread as well: two threads saving one file must not share it.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = _temp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     digest = hashlib.sha256()
     try:

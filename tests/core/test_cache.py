@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,71 @@ def test_second_load_does_not_compile(tmp_path: Path, fixture_wasm: Build) -> No
         assert (second.cache.stats.compiled, second.cache.stats.loaded) == (0, 1)
         assert plugin.process("x").output == "processed: x"
         plugin.close()
+
+
+#: A child that writes 64 MB as the cache does, 1 MB a second: killed after its first MB.
+_SLOW_WRITER = ("import sys; from pathlib import Path; "
+                "from wasmbay.core.paths import atomic_write_bytes; "
+                "atomic_write_bytes(Path(sys.argv[1]), bytes(64 << 20), pause_s=1.0)")
+
+
+def _temp_of(child: subprocess.Popen[bytes], target: Path) -> Path:
+    """The temp file ``child`` is writing ``target`` through, once it holds 1 MB."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for temp in target.parent.glob(f".{target.name}.{child.pid}.*.tmp"):
+            if temp.stat().st_size >= 1 << 20:
+                return temp
+        assert child.poll() is None, "the writer ended before it was killed"
+        time.sleep(0.02)
+    raise AssertionError("the writer never started writing")
+
+
+def test_a_write_killed_midway_leaves_nothing_at_the_next_start(
+        tmp_path: Path, fixture_wasm: Build) -> None:
+    cache_dir = tmp_path / "home" / "cache" / "compiled"
+    cache_dir.mkdir(parents=True)
+    target = cache_dir / ("ab" * 32 + ".cwasm")
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(target)])
+    try:
+        killed = _temp_of(child, target)
+    finally:
+        child.kill()
+        child.wait()
+    assert killed.exists() and not target.exists()  # what a quit mid-write leaves
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        # Writers still running keep their files: this process, another Wasmbay.
+        ours = cache_dir / f".{target.name}.{os.getpid()}.7.tmp"
+        theirs = cache_dir / f".{target.name}.{sleeper.pid}.7.tmp"
+        not_a_temp = cache_dir / ".notes.1.2.txt"
+        for keep in (ours, theirs, not_a_temp):
+            keep.write_bytes(b"partial")
+        with fresh_runtime(tmp_path) as rt:
+            assert not killed.exists()
+            assert ours.exists() and theirs.exists() and not_a_temp.exists()
+            plugin = rt.load(fixture_wasm("echo"))  # and the cache serves as before
+            assert plugin.process("x").output == "processed: x"
+            plugin.close()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_only_names_atomic_writes_make_count_as_leftovers(tmp_path: Path) -> None:
+    from wasmbay.core.paths import leftover_temp_files
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    names = {f".a.cwasm.{gone.pid}.5.tmp": True,  # its writer is gone
+             f".a.cwasm.{gone.pid}.x.tmp": False, f"a.cwasm.{gone.pid}.5.tmp": False,
+             f".a.cwasm.{gone.pid}.5.part": False, ".a.cwasm.0.5.tmp": False,
+             ".a.cwasm.99999999999999999999.5.tmp": False, f".{gone.pid}.5.tmp": False}
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / f".d.{gone.pid}.5.tmp").mkdir()  # a directory is never removed
+    found = {p.name for p in leftover_temp_files(tmp_path)}
+    assert found == {n for n, leftover in names.items() if leftover}
 
 
 def test_cache_entries_are_owner_only(tmp_path: Path, fixture_wasm: Build) -> None:
