@@ -67,7 +67,8 @@ _log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 _CALL = wi.func_call
-_VAL_DELETE = wi.val_delete
+#: Frees a result without letting go of the GIL (quick: no guest code runs).
+_VAL_FREE = wi.val_delete_holding_gil
 
 #: A value as read from memory: (kind, word at 8, word at 16, word at 24).
 Val = tuple[int, int, int, int]
@@ -328,18 +329,36 @@ _NAMES = {name: ctypes.create_string_buffer(name.encode(), len(name))
 _NAME_ADDR = {name: (len(name), ctypes.addressof(buf)) for name, buf in _NAMES.items()}
 
 
+_ZEROED_VAL = bytes(VAL_SIZE)  # a valid bool(false): deleting it frees nothing
+
+
+class _CallSlots:
+    """What every typed caller of one instance shares: its Store's context, one argument
+    buffer and one result slot. A Store runs one call at a time (the pool hands an
+    instance to one caller, and no host function calls back into the guest), so one of
+    each is enough; made once per instance instead of once per function."""
+
+    __slots__ = ("_keep", "arena", "ctx", "res")
+
+    def __init__(self, store: Store) -> None:
+        result = wi.ComponentVal()  # zeroed
+        self._keep = (store, result)
+        self.ctx = wi.store_context(store)
+        self.res = ctypes.addressof(result)
+        self.arena = _Arena()
+
+
 class _Caller:
     """Calls one export function with pre-lowered arguments, and frees its result."""
 
-    def __init__(self, store: Store, func: Func, name: str, major: int) -> None:
+    def __init__(self, slots: _CallSlots, func: Func, name: str, major: int) -> None:
         self.name = name
-        self._keep = (store, func)
+        self._keep = (slots, func)
         self._func = wi.func_address(func)
-        self._ctx = wi.store_context(store)
-        self._result = wi.ComponentVal()  # zeroed: a valid bool(false)
-        self._res = ctypes.addressof(self._result)
+        self._ctx = slots.ctx
+        self._res = slots.res
         self._major = major
-        self.arena = _Arena()
+        self.arena = slots.arena
 
     def call(self, args: int, nargs: int, lift: Callable[[Val], Any]) -> Any:
         res = self._res
@@ -353,8 +372,8 @@ class _Caller:
                                     hint=f"rebuild the plugin against wit/v{self._major}",
                                     ) from None
         finally:
-            _VAL_DELETE(res)
-            ctypes.memset(res, 0, VAL_SIZE)
+            _VAL_FREE(res)
+            _MEM[res:res + VAL_SIZE] = _ZEROED_VAL
 
 
 @dataclass
@@ -386,6 +405,7 @@ def bind(store: Store, funcs: Mapping[str, Func], contract: ContractTypes, *,
     expected = contract.exports
     mismatched = []
     seen: dict[str, Shape] = {}
+    slots = _CallSlots(store)
     for name, func in funcs.items():
         want = expected.get(name)
         if want is None:
@@ -402,7 +422,7 @@ def bind(store: Store, funcs: Mapping[str, Func], contract: ContractTypes, *,
         if got != want:
             mismatched.append(name)
             continue
-        caller = _Caller(store, func, name, contract.major)
+        caller = _Caller(slots, func, name, contract.major)
         if name == "initialize":
             out.initialize = _make_initialize(caller, contract.lift_error)
         elif name == "process":
