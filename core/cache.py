@@ -160,15 +160,14 @@ class CompiledCache:
         self.stats = CacheStats()
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.sweep_leftovers()
+            self._sweep_leftovers(directory)
 
-    def sweep_leftovers(self) -> int:
+    @staticmethod
+    def _sweep_leftovers(directory: Path) -> None:
         """Remove what writes cut short by a crash left behind (a quit during a tier-up's
-        background write, a kill mid-compile); returns the bytes freed."""
-        if self._dir is None:
-            return 0
+        background write, a kill mid-compile)."""
         freed = 0
-        for temp in leftover_temp_files(self._dir):
+        for temp in leftover_temp_files(directory):
             try:
                 size = temp.stat().st_size
                 temp.unlink()
@@ -177,7 +176,6 @@ class CompiledCache:
             freed += size
         if freed:
             _log.info("removed %.1f MiB of unfinished compiled-cache writes", freed / (1 << 20))
-        return freed
 
     @property
     def directory(self) -> Path | None:

@@ -88,9 +88,9 @@ def _writer_pid(temp: Path) -> int | None:
     if len(parts) < 5 or parts[0] or parts[-1] != "tmp":
         return None
     pid, tid = parts[-3], parts[-2]
-    if not (pid.isdigit() and tid.isdigit()) or len(pid) > 9 or int(pid) == 0:
+    if not (pid.isdigit() and tid.isdigit()) or len(pid) > 9:
         return None
-    return int(pid)
+    return int(pid) or None
 
 
 def _alive(pid: int) -> bool:
@@ -98,8 +98,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process: alive
-        return True
+    except PermissionError:  # another user's process
+        pass
     return True
 
 
