@@ -37,6 +37,9 @@ class ComponentInfo:
     imports: tuple[str, ...]
     needs_network: bool
     may_block: bool
+    #: Whether instantiating it runs guest code (a start function, :func:`runs_code_when_
+    #: instantiated`), so the instantiate may wait inside WASI; True when not known.
+    runs_at_instantiate: bool = True
 
     def to_record(self) -> dict[str, Any]:
         """Everything but the contract object (named by its major): kept beside the code."""
@@ -45,7 +48,7 @@ class ComponentInfo:
                 "plugin_api_export": self.plugin_api_export, "exports": list(self.exports),
                 "plugin_api_functions": list(self.plugin_api_functions),
                 "imports": list(self.imports), "needs_network": self.needs_network,
-                "may_block": self.may_block}
+                "may_block": self.may_block, "runs_at_instantiate": self.runs_at_instantiate}
 
     @classmethod
     def from_record(cls, data: Mapping[str, Any], contracts: Mapping[int, Contract],
@@ -78,7 +81,8 @@ class ComponentInfo:
                    plugin_api_export=text("plugin_api_export"), exports=names("exports"),
                    plugin_api_functions=names("plugin_api_functions"),
                    imports=names("imports"), needs_network=flag("needs_network"),
-                   may_block=flag("may_block"))
+                   may_block=flag("may_block"),
+                   runs_at_instantiate=flag("runs_at_instantiate"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +93,62 @@ class ComponentInfo:
             "plugin_api_functions": list(self.plugin_api_functions),
             "imports": list(self.imports), "needs_network": self.needs_network,
         }
+
+
+#: Binary section ids (the component model's and core WebAssembly's).
+_CORE_MODULE_SECTION, _COMPONENT_SECTION, _COMPONENT_START_SECTION = 1, 4, 9
+_CORE_START_SECTION = 8
+_COMPONENT_LAYER, _CORE_LAYER = b"\x01\x00", b"\x00\x00"
+
+
+def runs_code_when_instantiated(wasm: bytes) -> bool:
+    """Whether instantiating this component can run guest code: some core module (at any
+    depth) or component has a start section. Without one, wasmtime's instantiate only
+    maps memories and links, so it cannot wait inside WASI and needs no sandbox thread.
+
+    Reads section headers only (sizes let it skip bodies). Anything it cannot read counts
+    as running code: the answer only ever saves a thread hand-off.
+    """
+    view = memoryview(wasm)
+    todo = [(0, len(view))]  # (start, end) of each binary still to walk, nested ones too
+    try:
+        while todo:
+            at, end = todo.pop()
+            if bytes(view[at:at + 4]) != b"\0asm" or end - at < 8:
+                return True
+            layer = bytes(view[at + 6:at + 8])
+            if layer not in (_COMPONENT_LAYER, _CORE_LAYER):
+                return True
+            at += 8
+            while at < end:
+                section = view[at]
+                size, at = _leb_u32(view, at + 1)
+                body_end = at + size
+                if body_end > end:
+                    return True
+                if layer == _COMPONENT_LAYER:
+                    if section == _COMPONENT_START_SECTION:
+                        return True
+                    if section in (_CORE_MODULE_SECTION, _COMPONENT_SECTION):
+                        todo.append((at, body_end))
+                elif section == _CORE_START_SECTION:
+                    return True
+                at = body_end
+    except (IndexError, ValueError):
+        return True
+    return False
+
+
+def _leb_u32(view: memoryview, at: int) -> tuple[int, int]:
+    """An unsigned LEB128 u32 at ``at``: (value, the offset after it)."""
+    value = 0
+    for shift in range(0, 35, 7):
+        byte = view[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+    raise ValueError("LEB128 number longer than 5 bytes")
 
 
 @dataclass

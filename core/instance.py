@@ -176,6 +176,11 @@ class PluginInstance:
                              if background and gen.blocking and WARM_NICE else None)
         #: The thread running the start-up job (its steps' time limits are stamped there).
         self._starter = self._warm_thread or self._thread
+        #: Whether the instantiate (and bind) run on the caller's thread even though calls
+        #: go through a sandbox thread: it runs no guest code, so it cannot wait inside
+        #: WASI, and two thread wake-ups are saved (only a prefetch is handed off).
+        self._instantiate_here = (self._thread is not None and self._warm_thread is None
+                                  and not info.runs_at_instantiate)
         #: How long a caller waits for a call on the sandbox thread before giving up on it.
         self._wait_s = self._timeout + BLOCKED_GRACE_S + 2 * TICK_S
         #: Outcomes of the prefetched calls, (ok, value or error), until asked for.
@@ -185,8 +190,8 @@ class PluginInstance:
         self._memory_sizes: list[int] | None = None
         self._fuel = grants.fuel
         try:
-            if self._starter is not None:  # a new thread boots while the Store is set up
-                self._starter.start()
+            if self._starter is not None and (prefetch or not self._instantiate_here):
+                self._starter.start()  # a new thread boots while the Store is set up
             # A Store and linker of the engine that compiled this tier's code (core.tiering).
             self.store = Store(runtime.engine_for(gen.loaded.tier))
             self.store.set_wasi(build_wasi(grants, self.stdout, self.stderr))
@@ -207,18 +212,19 @@ class PluginInstance:
             raise signature_error(name, got, info.contract, plugin_id)
 
     def _start_up(self, exports: _Exports, prefetch: Sequence[str]) -> None:
-        """Instantiate, bind and run the prefetched calls as one job (see ``__init__``)."""
+        """Instantiate, bind and run the prefetched calls as one job (see ``__init__``); an
+        instantiate that runs no guest code is done here, and only the calls handed off."""
         self._begin("instantiate")
         runner = self._starter
         try:
-            if runner is not None:  # its thread has entered this instance's context
+            if runner is None:
+                self._here(lambda: self._start_job(exports, prefetch))
+            elif self._instantiate_here:
+                self._here(lambda: self._instantiate_and_bind(exports))
+                if prefetch and not self.typed.mismatched:
+                    runner.call(lambda: self._prefetch(prefetch), self._wait_s)
+            else:  # its thread has entered this instance's context
                 runner.call(lambda: self._start_job(exports, prefetch), self._wait_s)
-            else:
-                enter(self.ctx)
-                try:
-                    self._start_job(exports, prefetch)
-                finally:
-                    enter(None)
         except TimeoutError:  # only a sandbox thread times out; its job has stopped
             self.broken = True
             step = runner.step if runner is not None else self._step
@@ -236,7 +242,20 @@ class PluginInstance:
             self.stdout.flush()
             self.stderr.flush()
 
+    def _here(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on this thread, in this instance's host context."""
+        enter(self.ctx)
+        try:
+            job()
+        finally:
+            enter(None)
+
     def _start_job(self, exports: _Exports, prefetch: Sequence[str]) -> None:
+        self._instantiate_and_bind(exports)
+        if not self.typed.mismatched:
+            self._prefetch(prefetch)
+
+    def _instantiate_and_bind(self, exports: _Exports) -> None:
         self.instance = self._instantiate()
         get_func, store = self.instance.get_func, self.store
         for name, idx in exports.indices.items():
@@ -248,8 +267,8 @@ class PluginInstance:
         self.typed = typedcall.bind(store, self.funcs, self.contract, shapes=exports.shapes)
         if exports.shapes is None:
             exports.shapes = self.typed.shapes
-        if self.typed.mismatched:
-            return
+
+    def _prefetch(self, prefetch: Sequence[str]) -> None:
         for what in prefetch:
             fn: Callable[[], Any] | None
             if what == "initialize":

@@ -116,8 +116,9 @@ class Plugin:
         """A new instance, initialized; ``metadata``: its get-metadata is answered next;
         ``background``: a swap's warm-up, which no caller waits on (core.instance).
 
-        Instantiate, initialize (and get-metadata) run as one job on the instance's
-        sandbox thread, each within its own limits (core.instance, ``prefetch``).
+        Initialize (and get-metadata) run as one job on the instance's sandbox thread,
+        with the instantiate when that runs guest code, each within its own limits
+        (core.instance, ``prefetch``).
         """
         inst = PluginInstance(self.runtime, self.plugin_id, gen,
                               self.version if version is None else version,

@@ -30,7 +30,7 @@ from wasmtime.component import (
 from . import backtrace, resources, tiering, typedcall, wasmtime_internals
 from . import errors as E
 from .cache import WASMTIME_VERSION, CompiledCache, KeptCheck
-from .component import TICK_S, ComponentInfo, LoadedComponent
+from .component import TICK_S, ComponentInfo, LoadedComponent, runs_code_when_instantiated
 from .contracts import (
     PACKAGE,
     SUPPORTED,
@@ -117,6 +117,19 @@ def checker_fingerprint() -> str:
     except OSError:
         return os.urandom(16).hex()
     return digest.hexdigest()
+
+
+def _runs_at_instantiate(wasm: bytes | Path | None, sha: str) -> bool:
+    """:func:`runs_code_when_instantiated` of these bytes, or of the file if it holds the
+    component ``sha`` (the cached code is of those bytes); True when neither is known."""
+    if isinstance(wasm, Path):
+        try:
+            data = wasm.read_bytes()
+        except OSError:
+            return True
+        wasm = data if hashlib.sha256(data).hexdigest() == sha else None
+    return wasm is None or runs_code_when_instantiated(wasm)
+
 
 class Runtime:
     """Owns the Engine, the epoch ticker, the linkers, the compiled cache and the event bus."""
@@ -264,7 +277,7 @@ class Runtime:
         deferred = tier == tiering.FAST and self.tiered
         try:
             component, info = self.cache.get(
-                wasm, sha, self.contract_check(sha, size, pid, tier), compiler,
+                wasm, sha, self.contract_check(sha, size, pid, tier, wasm), compiler,
                 write_now=not deferred)
         except wasmtime.WasmtimeError as e:
             raise compile_error(e, pid) from e
@@ -357,6 +370,7 @@ class Runtime:
                     hint="reinstall the plugin from a trusted source")
         try:
             # written by _write_compiled after the swap (a cancel discards it unwritten)
+            check = self.contract_check(info.sha256, info.size, None, tiering.OPTIMIZED, wasm)
             component, checked = self.cache.get(wasm, info.sha256, check, optimizer_compiler,
                                                 write_now=False)
         except wasmtime.WasmtimeError as e:
@@ -377,7 +391,7 @@ class Runtime:
                  else (self.tier_mode,))
         for tier in tiers:  # optimized code if cached, else fast (tiered up in the background)
             try:
-                check = self.contract_check(sha256, size, plugin_id, tier)
+                check = self.contract_check(sha256, size, plugin_id, tier, path)
                 hit = self.cache.get_cached(sha256, check, tiering.COMPILER[tier])
             except wasmtime.WasmtimeError as e:
                 raise compile_error(e, plugin_id) from e
@@ -386,21 +400,26 @@ class Runtime:
         return None
 
     def contract_check(self, sha: str, size: int, plugin_id: str | None,
-                       tier: str) -> KeptCheck[ComponentInfo]:
+                       tier: str, wasm: bytes | Path | None = None) -> KeptCheck[ComponentInfo]:
         """:meth:`describe` as the cache runs it: its verdict kept beside the compiled code,
-        so a warm start does not walk every component's types again."""
+        so a warm start does not walk every component's types again. ``wasm``: the bytes
+        being compiled, or the file they were stored in (:meth:`describe`)."""
         return KeptCheck(
-            run=lambda c: self.describe(c, sha, size, plugin_id, tier=tier),
+            run=lambda c: self.describe(c, sha, size, plugin_id, tier=tier, wasm=wasm),
             fingerprint=checker_fingerprint(),
             encode=ComponentInfo.to_record,
             decode=lambda data: ComponentInfo.from_record(data, SUPPORTED, sha, size))
 
     def describe(self, component: Component, sha: str, size: int,
-                 plugin_id: str | None, *, tier: str = tiering.OPTIMIZED) -> ComponentInfo:
+                 plugin_id: str | None, *, tier: str = tiering.OPTIMIZED,
+                 wasm: bytes | Path | None = None) -> ComponentInfo:
         """What ``component`` is, or the load error that refuses it (exports, imports, types).
 
         Runs on the compiled component before the cache keeps it, so everything this
-        refuses leaves no artefact. ``tier`` names the engine that compiled it.
+        refuses leaves no artefact. ``tier`` names the engine that compiled it; ``wasm``
+        are its bytes (or their file, read only if it still holds them: a cached verdict
+        kept by an older host), which alone tell whether its instantiate runs guest code;
+        without them it counts as running some.
         """
         engine = self.engines[tier]
         ty = component.type
@@ -481,7 +500,8 @@ class Runtime:
         return ComponentInfo(
             sha256=sha, size=size, contract=contract, contract_version_text=parsed.version_text,
             plugin_api_export=api_export, exports=tuple(exports), plugin_api_functions=functions,
-            imports=imports, needs_network=needs_network, may_block=may_block)
+            imports=imports, needs_network=needs_network, may_block=may_block,
+            runs_at_instantiate=_runs_at_instantiate(wasm, sha))
 
     def _check_host_import(self, name: str, ty: object, contract: Contract,
                            plugin_id: str | None, engine: Engine) -> None:

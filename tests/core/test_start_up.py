@@ -1,5 +1,6 @@
 """A new instance's start-up (instantiate, initialize, get-metadata) runs as one job on its
-sandbox thread, and each of its guest calls keeps its own time limit; the tier swap's
+sandbox thread (the instantiate on the caller's when it runs no guest code), and each of
+its guest calls keeps its own time limit; the tier swap's
 instances serve calls at normal priority, not at the background compile's."""
 
 from __future__ import annotations
@@ -86,6 +87,56 @@ def test_a_load_is_one_hand_off_to_the_sandbox_thread(
         assert plugin.metadata.name
         assert plugin.process("hi").output == "hi"
         assert hand_offs[0] == 2
+
+
+def test_an_instantiate_that_runs_no_guest_code_is_done_on_the_callers_thread(
+        runtime: Runtime, sample_wasm: Callable[[str], Path], fifo_reader: Path,
+        blocking: Callable[[str], Grants], monkeypatch: pytest.MonkeyPatch) -> None:
+    """componentize-py's (no start function): only the guest calls are handed off; the C
+    plugin's constructors run in its instantiate, which stays on the sandbox thread."""
+    on: list[int] = []
+    real = PluginInstance._instantiate
+
+    def instantiate(self: PluginInstance) -> Any:
+        on.append(threading.get_ident())
+        return real(self)
+
+    monkeypatch.setattr(PluginInstance, "_instantiate", instantiate)
+    hand_offs = count_hand_offs(monkeypatch)
+    sample = runtime.compile(sample_wasm("image_processor"))
+    inst = PluginInstance(runtime, "img", Generation(sample, Grants(), {}, None), "")
+    try:
+        assert inst._thread is not None  # it imports wasi:io/poll: its calls can wait
+        assert on == [threading.get_ident()] and hand_offs[0] == 0
+        inst.initialize()
+        assert hand_offs[0] == 1
+    finally:
+        inst.close()
+    with runtime.load(sample_wasm("image_processor")) as plugin:
+        assert hand_offs[0] == 2  # initialize + get-metadata, in one
+        assert plugin.metadata.name
+    with runtime.load(fifo_reader, grants=blocking("2s")):
+        assert on[-1] != threading.get_ident()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_guest_blocked_inside_wasi_while_instantiated_fails_by_its_time_limit(
+        tier_runtime: Runtime, fifo_reader: Path, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "at-start")  # read by a constructor of the C plugin
+    grants = Grants().grant_all(["timeout=500ms", f"fs-read={tmp_path}:/data"])
+    started = time.monotonic()
+    try:
+        with pytest.raises(E.PluginTimeoutError) as info:
+            tier_runtime.load(fifo_reader, grants=grants)
+        assert time.monotonic() - started < 3
+        assert "instantiate" in str(info.value)
+        assert "blocked inside a host call" in str(info.value)
+    finally:
+        fd = os.open(tmp_path / "at-start", os.O_RDWR | os.O_NONBLOCK)  # free the stuck reader
+        os.close(fd)
+    (tmp_path / "at-start").unlink()
+    with tier_runtime.load(fifo_reader, grants=grants) as plugin:
+        assert plugin.process("hi").output == "hi"
 
 
 def test_each_start_up_call_has_its_own_time_limit(
