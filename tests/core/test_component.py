@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from tests.fixtures.binary import section
 from wasmbay.core.component import runs_code_when_instantiated
 from wasmbay.core.paths import AppDirs
 from wasmbay.core.runtime import Runtime
@@ -58,22 +59,13 @@ def test_unreadable_bytes_count_as_running_code(damage: Callable[[bytes], bytes]
     assert runs_code_when_instantiated(damage(wasm(NESTED_NO_START)))
 
 
-def leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 def test_deep_nesting_is_walked_without_recursion() -> None:
     """Nested deeper than any text parser allows (built as bytes): no RecursionError."""
     for inner, starts in ((CORE_START, True), (NO_START, False)):
         binary = wasm(inner)
         preamble = binary[:8]
         for _ in range(5000):
-            binary = preamble + b"\x04" + leb(len(binary)) + binary  # a component section
+            binary = preamble + section(4, binary)  # a component section
         assert runs_code_when_instantiated(binary) is starts
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.binary import leb128, section
 from wasmbay.core import errors as E
 from wasmbay.core.errors import PackageError
 from wasmbay.core.manager import PluginManager
@@ -159,16 +160,7 @@ def test_bzip2_entry_is_refused(echo: bytes) -> None:
 
 
 def _custom_section(name: bytes, payload: bytes) -> bytes:
-    def leb(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte, n = n & 0x7F, n >> 7
-            out.append(byte | (0x80 if n else 0))
-            if not n:
-                return bytes(out)
-
-    body = leb(len(name)) + name + payload
-    return b"\x00" + leb(len(body)) + body
+    return section(0, leb128(len(name)) + name + payload)
 
 
 def test_component_whose_custom_section_holds_a_zip_loads_as_a_component(
