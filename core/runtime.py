@@ -119,13 +119,14 @@ def checker_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _runs_at_instantiate(wasm: bytes | Path | None, sha: str) -> bool:
+def _runs_at_instantiate(wasm: bytes | Path | None, sha: str, max_bytes: int) -> bool:
     """:func:`runs_code_when_instantiated` of these bytes, or of the file if it holds the
-    component ``sha`` (the cached code is of those bytes); True when neither is known."""
+    component ``sha`` (the cached code is of those bytes); True when neither is known.
+    The file is read as any component file is (no FIFO, no more than ``max_bytes``)."""
     if isinstance(wasm, Path):
         try:
-            data = wasm.read_bytes()
-        except OSError:
+            data = read_component_file(wasm, max_bytes=max_bytes)
+        except E.PluginLoadError:
             return True
         wasm = data if hashlib.sha256(data).hexdigest() == sha else None
     return wasm is None or runs_code_when_instantiated(wasm)
@@ -501,7 +502,7 @@ class Runtime:
             sha256=sha, size=size, contract=contract, contract_version_text=parsed.version_text,
             plugin_api_export=api_export, exports=tuple(exports), plugin_api_functions=functions,
             imports=imports, needs_network=needs_network, may_block=may_block,
-            runs_at_instantiate=_runs_at_instantiate(wasm, sha))
+            runs_at_instantiate=_runs_at_instantiate(wasm, sha, self.max_component_bytes))
 
     def _check_host_import(self, name: str, ty: object, contract: Contract,
                            plugin_id: str | None, engine: Engine) -> None:

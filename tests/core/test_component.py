@@ -5,6 +5,7 @@ function block the caller past its time limit, so anything unreadable counts as 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -85,7 +86,9 @@ def test_a_verdict_kept_by_an_older_host_learns_it_from_the_stored_file(
     sidecar.write_text(json.dumps(meta))
     changed = tmp_path / "changed.wasm"
     changed.write_bytes(source.read_bytes() + b"\0\x02\x01x")  # another component's bytes
-    for path, expected in ((None, True), (changed, True), (source, False)):
+    fifo = tmp_path / "fifo.wasm"  # swapped in for the stored file: refused, not waited on
+    os.mkfifo(fifo)
+    for path, expected in ((None, True), (changed, True), (fifo, True), (source, False)):
         with Runtime(dirs, tier="optimized") as rt:
             loaded = rt.compile_cached(info.sha256, info.size, path=path)
             assert loaded is not None
