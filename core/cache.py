@@ -32,7 +32,8 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+import weakref
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 from pathlib import Path
@@ -149,8 +150,11 @@ class CompiledCache:
         self._engines: dict[str, Engine] = {DEFAULT_TIER: engine, **(tier_engines or {})}
         self._dir = directory
         self._fingerprint = engine_fingerprint
-        #: Loaded components by cache key (one per component and tier).
-        self._memory: dict[str, Component] = {}
+        #: Loaded components by cache key (one per component and tier). With a directory
+        #: to load them from again, only while something uses them: 40-50 MB of code
+        #: each, and a day of hot reloads or updates loads a new component every time.
+        self._memory: MutableMapping[str, Component] = (
+            {} if directory is None else weakref.WeakValueDictionary())
         #: Kept checks' verdicts of loaded components: (fingerprint, verdict) by cache key.
         self._verdicts: dict[str, tuple[str, Any]] = {}
         #: Compiled but not yet written (``get(write_now=False)``), by cache key.
@@ -390,6 +394,13 @@ class CompiledCache:
             total -= e.size
             removed.append(e)
         return removed
+
+    def release_loaded(self) -> None:
+        """Let go of the components loaded in memory (closing): their code is unmapped as
+        soon as nothing running holds them; the entries on disk stay."""
+        with self._guard:
+            self._memory.clear()
+            self._verdicts.clear()
 
     def clear(self) -> list[CacheEntry]:
         """Remove every entry; the next load of each component compiles it again."""

@@ -231,6 +231,7 @@ class Runtime:
     def close(self) -> None:
         self.optimizer.stop()
         self.cache.write_all_pending()  # fast code no optimized compile came to write
+        self.cache.release_loaded()
         self._stop.set()
         self._ticker.join(timeout=1)
 

@@ -124,7 +124,10 @@ class Optimizer:
 
     def __init__(self, compile_optimized: Callable[[LoadedComponent], LoadedComponent],
                  keep: Callable[[str], None] | None = None) -> None:
-        self._compile = compile_optimized
+        #: The runtime's methods: dropped once stopped and idle (:meth:`_release`), so a
+        #: closed runtime is not kept alive, with every component it loaded, by a cycle
+        #: through them until the garbage collector comes by.
+        self._compile: Callable[[LoadedComponent], LoadedComponent] | None = compile_optimized
         self._keep = keep
         self._cond = threading.Condition()
         self._queue: OrderedDict[str, tuple[LoadedComponent, list[Done]]] = OrderedDict()
@@ -170,7 +173,12 @@ class Optimizer:
         with self._cond:
             self._stopped = True
             self._queue.clear()
+            if self._busy is None:  # no job runs now, and none starts after this
+                self._release()
             self._cond.notify_all()
+
+    def _release(self) -> None:
+        self._compile = self._keep = None
 
     def _run(self) -> None:
         while True:
@@ -178,6 +186,7 @@ class Optimizer:
                 while not self._queue and not self._stopped:
                     self._cond.wait()
                 if self._stopped:
+                    self._release()
                     self._cond.notify_all()
                     return
                 sha, (fast, callbacks) = self._queue.popitem(last=False)
@@ -188,6 +197,7 @@ class Optimizer:
                 with self._cond:
                     self._busy = None
                     self._cond.notify_all()
+            del fast, callbacks  # waiting for the next job, hold nothing of this one
             time.sleep(YIELD_S)  # let calls and the next start-up in first
 
     @staticmethod
@@ -218,8 +228,11 @@ class Optimizer:
     def _one(self, fast: LoadedComponent, callbacks: list[Done], sha: str) -> None:
         optimized: LoadedComponent | None = None
         error: E.WasmbayError | None = None
+        compile_optimized = self._compile  # released only after the last job
+        if compile_optimized is None:
+            return
         try:
-            optimized = self._low_priority(lambda: self._compile(fast),
+            optimized = self._low_priority(lambda: compile_optimized(fast),
                                            "wasmbay-optimize-compile")
         except E.WasmbayError as e:
             error = e
