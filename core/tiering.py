@@ -194,10 +194,10 @@ class Optimizer:
             try:
                 self._one(fast, callbacks, sha)
             finally:
+                del fast, callbacks  # idle (wait_idle returns), it holds nothing of the job
                 with self._cond:
                     self._busy = None
                     self._cond.notify_all()
-            del fast, callbacks  # waiting for the next job, hold nothing of this one
             time.sleep(YIELD_S)  # let calls and the next start-up in first
 
     @staticmethod
