@@ -247,49 +247,52 @@ def test_fast_code_is_written_when_the_app_closes_before_it_could_tier_up(
         assert (again.cache.stats.compiled, again.cache.stats.loaded) == (0, 1)
 
 
+@pytest.fixture
+def refcounting_only() -> Iterator[None]:
+    """The cycle collector off: what a test then sees freed, reference counting freed."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.mark.usefixtures("refcounting_only")
 def test_a_stopped_plugins_code_is_given_back_at_once_and_loads_again_from_disk(
         tmp_path: Path, fixture_wasm: Build) -> None:
     """The runtime kept every component it ever loaded in memory, both tiers (40-50 MB of
     code each for a componentize-py plugin): each hot reload or update added one. It now
     keeps them while something runs them; the disk has them for the next load."""
-    gc.collect()
-    gc.disable()  # only reference counting frees anything below
-    try:
-        with Runtime(dirs(tmp_path), tier="tiered") as rt:
-            with rt.load(fixture_wasm("echo")) as plugin:
-                assert rt.optimizer.wait_idle(60)  # the optimized code serves: both loaded
-                assert plugin.tier == "optimized"
-                code = weakref.ref(plugin._gen.loaded.component)
-            del plugin
-            assert code() is None
-            compiled = rt.cache.stats.compiled
-            with rt.load(fixture_wasm("echo")) as again:
-                assert again.tier == "optimized"
-                assert again.process("c").output == "processed: c"
-            assert rt.cache.stats.compiled == compiled  # loaded, not compiled again
-    finally:
-        gc.enable()
+    with Runtime(dirs(tmp_path), tier="tiered") as rt:
+        with rt.load(fixture_wasm("echo")) as plugin:
+            assert rt.optimizer.wait_idle(60)  # the optimized code serves: both loaded
+            assert plugin.tier == "optimized"
+            code = weakref.ref(plugin._gen.loaded.component)
+        del plugin
+        assert code() is None
+        compiled = rt.cache.stats.compiled
+        with rt.load(fixture_wasm("echo")) as again:
+            assert again.tier == "optimized"
+            assert again.process("c").output == "processed: c"
+        assert rt.cache.stats.compiled == compiled  # loaded, not compiled again
 
 
+@pytest.mark.usefixtures("refcounting_only")
 def test_a_closed_runtime_is_freed_without_waiting_for_the_cycle_collector(
         tmp_path: Path, fixture_wasm: Build) -> None:
     """The runtime and its optimizer referred to each other: a closed runtime, with its
     engines and whatever it still held, stayed until Python's cycle collector came by,
     which a restart of the library then paid for inside its own start-up."""
-    gc.collect()
-    gc.disable()
-    try:
-        rt = Runtime(dirs(tmp_path), tier="tiered")
-        with rt.load(fixture_wasm("echo")) as plugin:
-            assert rt.optimizer.wait_idle(60)
-            assert plugin.process("d").output == "processed: d"
-        del plugin
-        rt.close()
-        runtime = weakref.ref(rt)
-        del rt
-        assert runtime() is None
-    finally:
-        gc.enable()
+    rt = Runtime(dirs(tmp_path), tier="tiered")
+    with rt.load(fixture_wasm("echo")) as plugin:
+        assert rt.optimizer.wait_idle(60)
+        assert plugin.process("d").output == "processed: d"
+    del plugin
+    rt.close()
+    runtime = weakref.ref(rt)
+    del rt
+    assert runtime() is None
 
 
 @pytest.mark.slow
