@@ -109,14 +109,23 @@ void wasmbay_buf_puts(wasmbay_buf *buf, const char *text) {
     wasmbay_buf_append(buf, text, strlen(text));
 }
 
+/* Formats once into the buffer's spare room (most lines fit: the buffer keeps at least
+ * 64 bytes spare), and a second time only into a buffer grown to the measured length. */
 void wasmbay_buf_vprintf(wasmbay_buf *buf, const char *fmt, va_list ap) {
+    wb_reserve(buf, 63);
+    size_t room = buf->cap - buf->len;
     va_list copy;
     va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
+    int n = vsnprintf(buf->data + buf->len, room, fmt, copy);
     va_end(copy);
-    if (n <= 0) return;
-    wb_reserve(buf, (size_t)n);
-    vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, ap);
+    if (n < 0) {
+        buf->data[buf->len] = 0;
+        return;
+    }
+    if ((size_t)n >= room) {
+        wb_reserve(buf, (size_t)n);
+        vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, ap);
+    }
     buf->len += (size_t)n;
 }
 
@@ -483,13 +492,25 @@ int wasmbay_log_str(wasmbay_level level, const char *message, size_t len) {
 }
 
 int wasmbay_log(wasmbay_level level, const char *fmt, ...) {
-    wasmbay_buf b = {0};
-    va_list ap;
+    /* A line is formatted on the stack; only a longer one takes the heap. */
+    char line[256];
+    va_list ap, copy;
     va_start(ap, fmt);
-    wasmbay_buf_vprintf(&b, fmt, ap);
+    va_copy(copy, ap);
+    int n = vsnprintf(line, sizeof line, fmt, copy);
+    va_end(copy);
+    int rc;
+    if (n < 0) {
+        rc = wasmbay_log_str(level, "", 0);
+    } else if ((size_t)n < sizeof line) {
+        rc = wasmbay_log_str(level, line, (size_t)n);
+    } else {
+        wasmbay_buf b = {0};
+        wasmbay_buf_vprintf(&b, fmt, ap);
+        rc = wasmbay_log_str(level, b.data ? b.data : "", b.len);
+        wasmbay_buf_free(&b);
+    }
     va_end(ap);
-    int rc = wasmbay_log_str(level, b.data ? b.data : "", b.len);
-    wasmbay_buf_free(&b);
     return rc;
 }
 
