@@ -89,7 +89,8 @@ def fresh_dirs(root: Path, name: str) -> AppDirs:
 
 
 def cranelift_cold_compile(wasm: bytes) -> float:
-    """A bare wasmtime Cranelift compile with Wasmbay's settings (fuel, epochs, stack)."""
+    """A bare wasmtime Cranelift compile with Wasmbay's settings for a plugin without a
+    fuel limit (epochs, stack; no fuel metering)."""
     engine = Engine(engine_config(OPTIMIZED_TIER))
     t = time.perf_counter()
     Component(engine, wasm)

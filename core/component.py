@@ -161,6 +161,9 @@ class LoadedComponent:
     tier: str = "optimized"
     #: The component's bytes, kept on fast code until its optimized compile has them.
     wasm: bytes | None = field(default=None, repr=False)
+    #: Compiled with fuel metering: what a plugin granted a fuel limit must run
+    #: (core.tiering.code_name); other plugins run code without it.
+    metered: bool = False
 
 
 class ComponentHost(Protocol):
@@ -169,9 +172,13 @@ class ComponentHost(Protocol):
     engine: Engine
     bus: EventBus
 
-    def engine_for(self, tier: str) -> Engine: ...
+    def engine_for(self, tier: str, metered: bool = False) -> Engine: ...
 
-    def linker(self, network: bool, tier: str = "optimized") -> Linker: ...
+    def linker(self, network: bool, tier: str = "optimized", metered: bool = False) -> Linker: ...
+
+    def metered_as(self, loaded: LoadedComponent, metered: bool) -> LoadedComponent:
+        """``loaded``'s component compiled with fuel metering (``metered``) or without."""
+        ...
 
     def ticks_for(self, seconds: float) -> int: ...
 

@@ -35,8 +35,8 @@ from .untrusted import LIMITS, bound, check_metadata
 
 T = TypeVar("T")
 
-#: The fuel a Store gets when the user set no fuel limit (fuel metering is always on in
-#: the engine, so the compiled code is the same with or without a limit).
+#: The fuel a Store of metered code gets when the user set no fuel limit (code follows
+#: the grants, core.pool: this is for metered code kept a while without a limit).
 UNLIMITED_FUEL = 1 << 62
 #: Extra wait beyond the time limit before a caller stops waiting for a guest that is
 #: blocked inside a host (WASI) call, where the epoch deadline cannot reach it.
@@ -189,18 +189,24 @@ class PluginInstance:
         self.funcs: dict[str, Func] = {}
         self._memory_sizes: list[int] | None = None
         self._fuel = grants.fuel
+        loaded = gen.loaded
         try:
+            if self._fuel is not None and not loaded.metered:  # core.pool compiles it so
+                raise E.PluginLoadError(
+                    "its code has no fuel metering, so its fuel limit could not hold",
+                    plugin_id=plugin_id, hint="reload the plugin")
             if self._starter is not None and (prefetch or not self._instantiate_here):
                 self._starter.start()  # a new thread boots while the Store is set up
-            # A Store and linker of the engine that compiled this tier's code (core.tiering).
-            self.store = Store(runtime.engine_for(gen.loaded.tier))
+            # A Store and linker of the engine that compiled this code (core.tiering).
+            self.store = Store(runtime.engine_for(loaded.tier, loaded.metered))
             self.store.set_wasi(build_wasi(grants, self.stdout, self.stderr))
             if grants.network:
                 self.store.set_wasi_http()
             # wasmtime's own limiter: memory.grow past it returns -1 (core.traps says how a
             # trap is then known to be the limit) and copy-on-write memory images stay on.
             self.store.set_limits(memory_size=grants.memory_bytes)
-            self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
+            if loaded.metered:
+                self.store.set_fuel(self._fuel or UNLIMITED_FUEL)
             self._start_up(_exports_of(gen.loaded), prefetch)
         except BaseException:
             self.close()
@@ -332,7 +338,8 @@ class PluginInstance:
         return self.contract.major
 
     def _instantiate(self) -> Any:
-        linker = self._runtime.linker(self.gen.grants.network, self.gen.loaded.tier)
+        loaded = self.gen.loaded
+        linker = self._runtime.linker(self.gen.grants.network, loaded.tier, loaded.metered)
         try:
             return linker.instantiate(self.store, self.gen.loaded.component)
         except wasmtime.WasmtimeError as e:

@@ -48,7 +48,7 @@ from .running import RunningPlugin, RunningPlugins
 from .runtime import Runtime
 from .secrets import SecretStore
 from .settings import Settings
-from .tiering import COMPILER, TIERS
+from .tiering import TIERS, code_name
 from .versions import Versions
 
 __all__ = ["InstallPreview", "PluginManager", "PluginStatus"]
@@ -182,7 +182,9 @@ class PluginManager:
         rec = self._records.require(plugin_id)
         usage = self.resource_watch.usage(plugin_id, rec.grants).to_dict()
         sha = rec.versions[rec.stable].sha256
-        tiers = tuple(t for t in TIERS if self.runtime.cache.contains(sha, COMPILER[t]))
+        metered = rec.grants.fuel is not None  # the code its grants run (core.pool)
+        tiers = tuple(t for t in TIERS
+                      if self.runtime.cache.contains(sha, code_name(t, metered)))
         return PluginStatus.of(rec, self._running.get(plugin_id), usage,
                                self._canary.progress(rec), tiers)
 

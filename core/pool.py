@@ -62,6 +62,7 @@ class Plugin:
         #: The config keys its instances asked for, and whether they got a value
         #: (core.hostapi.HostContext.asked), kept across generations.
         self.config_asked: dict[str, bool] = {}
+        loaded = runtime.metered_as(loaded, grants.fuel is not None)
         gen = Generation(loaded, grants, dict(config), secret_lookup)
         first = self._build(gen, version="", metadata=True)
         try:
@@ -285,8 +286,17 @@ class Plugin:
     def reconfigure(self, *, loaded: LoadedComponent | None = None, grants: Grants | None = None,
                     config: Mapping[str, str] | None = None,
                     secret_lookup: SecretLookup | None = None, label: str | None = None) -> None:
-        """Swap in a new generation; if it fails to load or initialize, nothing changes."""
+        """Swap in a new generation; if it fails to load or initialize, nothing changes.
+
+        Its code follows its grants: a fuel limit given or taken away compiles the
+        component again, with fuel metering or without (Runtime.metered_as).
+        """
         with self._changing:
+            old = self._gen
+            metered = (grants if grants is not None else old.grants).fuel is not None
+            code = self.runtime.metered_as(loaded or old.loaded, metered)
+            if code is not (loaded or old.loaded):
+                loaded = code
             self._reconfigure(loaded=loaded, grants=grants, config=config,
                               secret_lookup=secret_lookup, label=label)
         if loaded is not None:

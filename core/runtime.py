@@ -79,8 +79,11 @@ BUILD_HINT = "build with a component target: componentize-py, wasm32-wasip2, or 
              "`wasm-tools component new` with the WASI adapter"
 
 
-def engine_config(tier: str) -> Config:
+def engine_config(tier: str, *, metered: bool = False) -> Config:
     """Both tiers' settings, identical but for the compiler: same limits, same traps.
+
+    ``metered``: fuel metering compiled in (core.tiering.code_name), for plugins granted
+    a fuel limit only.
 
     Both compile in parallel, on wasmtime's workers of low priority
     (:func:`core.tiering.start_compile_workers`).
@@ -88,7 +91,7 @@ def engine_config(tier: str) -> Config:
     cfg = Config()
     cfg.wasm_component_model = True
     cfg.epoch_interruption = True
-    cfg.consume_fuel = True
+    cfg.consume_fuel = metered
     cfg.max_wasm_stack = MAX_WASM_STACK
     cfg.cranelift_opt_level = "speed"
     # Copy-on-write memory images (instantiate maps, not copies, the data segments); the
@@ -160,17 +163,21 @@ class Runtime:
         details = backtrace.details_from_env()  # file:line in trap backtraces
 
         tiering.start_compile_workers()  # before anything compiles: their priority is for good
-        #: One engine per tier: a Store, linker and compiled component belong to one.
-        self.engines = {t: Engine(engine_config(t)) for t in tiering.TIERS}
-        self.engine = self.engines[tiering.OPTIMIZED]
-        fingerprint = (f"component-model,epoch,fuel,stack={MAX_WASM_STACK},opt=speed,"
+        #: One engine per tier and metering: a Store, linker and compiled component
+        #: belong to one.
+        self.engines = {(t, m): Engine(engine_config(t, metered=m))
+                        for t in tiering.TIERS for m in (False, True)}
+        self.engine = self.engines[(tiering.OPTIMIZED, False)]
+        fingerprint = (f"component-model,epoch,stack={MAX_WASM_STACK},opt=speed,"
                        "cow" + (",backtrace-details" if details else ""))
         cache_dir = self.dirs.cache / "compiled" if cache else None
         self.cache = CompiledCache(
             self.engine, cache_dir, fingerprint,
-            tier_engines={tiering.COMPILER[tiering.FAST]: self.engines[tiering.FAST]})
-        self._linkers = {(network, t): self._make_linker(network=network, tier=t)
-                         for t in tiering.TIERS for network in (False, True)}
+            tier_engines={tiering.code_name(t, m): engine
+                          for (t, m), engine in self.engines.items()})
+        self._linkers = {(network, t, m): self._make_linker(network=network, tier=t, metered=m)
+                         for t in tiering.TIERS for m in (False, True)
+                         for network in (False, True)}
         self.optimizer = tiering.Optimizer(self._compile_optimized, keep=self._write_compiled)
         #: Optimized compiles asked for ahead of any plugin (:meth:`optimize_soon`).
         self._speculative: dict[str, Callable[[], bool]] = {}
@@ -191,11 +198,12 @@ class Runtime:
     def ticks_for(seconds: float) -> int:
         return max(1, math.ceil(seconds / TICK_S))
 
-    def engine_for(self, tier: str) -> Engine:
-        return self.engines[tier]
+    def engine_for(self, tier: str, metered: bool = False) -> Engine:
+        return self.engines[(tier, metered)]
 
-    def linker(self, network: bool, tier: str = tiering.OPTIMIZED) -> Linker:
-        return self._linkers[(network, tier)]
+    def linker(self, network: bool, tier: str = tiering.OPTIMIZED,
+               metered: bool = False) -> Linker:
+        return self._linkers[(network, tier, metered)]
 
     @property
     def tiered(self) -> bool:
@@ -212,8 +220,9 @@ class Runtime:
         self.optimizer.submit(fast, done)
         return True
 
-    def _make_linker(self, *, network: bool, tier: str = tiering.OPTIMIZED) -> Linker:
-        linker = Linker(self.engines[tier])
+    def _make_linker(self, *, network: bool, tier: str = tiering.OPTIMIZED,
+                     metered: bool = False) -> Linker:
+        linker = Linker(self.engines[(tier, metered)])
         linker.add_wasip2()
         if network:
             linker.add_wasi_http()
@@ -246,14 +255,15 @@ class Runtime:
     def compile(self, source: Path | bytes, *, plugin_id: str | None = None,
                 expected_sha256: str | None = None,
                 progress: ProgressHook | None = None,
-                tier: str | None = None) -> LoadedComponent:
+                tier: str | None = None, metered: bool = False) -> LoadedComponent:
         """Read, check and compile (or load from cache) a component; never runs it.
 
         The cheap checks run before the file is read whole (size, 8-byte header), the
         contract check (exports, imports, their types) before anything is cached.
         ``progress`` hears the compile stages (core.progress; see PROGRESS_API).
         ``tier`` forces one; by default (:meth:`first_tier`) a tiered runtime compiles
-        fast code unless optimized code is already cached.
+        fast code unless optimized code is already cached. ``metered``: with fuel
+        metering, for grants with a fuel limit (:meth:`metered_as`).
         """
         path = source if isinstance(source, Path) else None
         pid = plugin_id or (path.stem if path else None)
@@ -269,8 +279,8 @@ class Runtime:
                 f"installed {expected_sha256[:12]}…)", plugin_id=pid,
                 hint="reinstall the plugin from a trusted source")
         size = len(wasm)
-        tier = tier or self.first_tier(sha)
-        compiler = tiering.COMPILER[tier]
+        tier = tier or self.first_tier(sha, metered)
+        compiler = tiering.code_name(tier, metered)
         if progress is not None and not self.cache.contains(sha, compiler):
             progress(COMPILING_FAST if tier == tiering.FAST else OPTIMIZING, None)
         # A tiered runtime's fast code is written while its optimized code compiles
@@ -279,13 +289,60 @@ class Runtime:
         deferred = tier == tiering.FAST and self.tiered
         try:
             component, info = self.cache.get(
-                wasm, sha, self.contract_check(sha, size, pid, tier, wasm), compiler,
-                write_now=not deferred)
+                wasm, sha, self.contract_check(sha, size, pid, tier, wasm, metered=metered),
+                compiler, write_now=not deferred)
         except wasmtime.WasmtimeError as e:
             raise compile_error(e, pid) from e
-        loaded = LoadedComponent(component, info, path, tier=tier,
+        loaded = LoadedComponent(component, info, path, tier=tier, metered=metered,
                                  wasm=wasm if tier == tiering.FAST and self.tiered else None)
         return loaded
+
+    def metered_as(self, loaded: LoadedComponent, metered: bool) -> LoadedComponent:
+        """``loaded``'s component as code with fuel metering (``metered``) or without.
+
+        A plugin's code follows its grants: a fuel limit needs metered code, and code
+        without one runs unmetered (faster). Cached code of the same tier serves when
+        there is some; else a tiered runtime compiles fast code (its optimized code
+        follows in the background, core.pool), another the same tier again. The bytes
+        are the ones kept for the optimizer, or the file, hashed against the component.
+        """
+        if loaded.metered == metered:
+            return loaded
+        info = loaded.info
+        tiers = ((tiering.OPTIMIZED, tiering.FAST)
+                 if self.tiered and loaded.tier == tiering.OPTIMIZED else (loaded.tier,))
+        try:
+            for tier in tiers:
+                check = self.contract_check(info.sha256, info.size, None, tier,
+                                            metered=metered)
+                hit = self.cache.get_cached(info.sha256, check,
+                                            tiering.code_name(tier, metered))
+                if hit is not None:
+                    kept = loaded.wasm if tier == tiering.FAST and self.tiered else None
+                    return LoadedComponent(hit[0], hit[1], loaded.path, loaded.label,
+                                           tier=tier, metered=metered, wasm=kept)
+            tier = tiers[-1]
+            wasm = loaded.wasm
+            if wasm is None:
+                if loaded.path is None:
+                    raise E.PluginLoadError(
+                        "no bytes to compile its code with fuel metering from",
+                        hint="load it from its file to change its fuel limit")
+                wasm = read_component_file(loaded.path, None,
+                                           max_bytes=self.max_component_bytes)
+                if hashlib.sha256(wasm).hexdigest() != info.sha256:
+                    raise E.IntegrityError(
+                        "component file changed since it was loaded",
+                        hint="reinstall the plugin from a trusted source")
+            check = self.contract_check(info.sha256, info.size, None, tier, wasm,
+                                        metered=metered)
+            component, checked = self.cache.get(wasm, info.sha256, check,
+                                                tiering.code_name(tier, metered))
+        except wasmtime.WasmtimeError as e:
+            raise compile_error(e, None) from e
+        keep = wasm if tier == tiering.FAST and self.tiered else None
+        return LoadedComponent(component, checked, loaded.path, loaded.label, tier=tier,
+                               metered=metered, wasm=keep)
 
     def optimize_soon(self, fast: LoadedComponent,
                       wanted: Callable[[], bool] | None = None) -> None:
@@ -301,11 +358,11 @@ class Runtime:
             self._speculative[fast.info.sha256] = wanted or (lambda: True)
         self.optimizer.submit(fast, _speculative_done)
 
-    def first_tier(self, sha256: str) -> str:
+    def first_tier(self, sha256: str, metered: bool = False) -> str:
         """The tier a component is compiled for when none is asked for."""
         if self.tier_mode != tiering.TIERED:
             return self.tier_mode
-        cached = self.cache.contains(sha256, tiering.COMPILER[tiering.OPTIMIZED])
+        cached = self.cache.contains(sha256, tiering.code_name(tiering.OPTIMIZED, metered))
         return tiering.OPTIMIZED if cached else tiering.FAST
 
     def _compile_optimized(self, fast: LoadedComponent) -> LoadedComponent:
@@ -325,7 +382,8 @@ class Runtime:
             raise E.CancelledError("no longer wanted: its preview or install was cancelled",
                                    hint="nothing was compiled")
         fast_writer = threading.Thread(  # inherits this thread's low priority
-            target=self.cache.write_pending, args=(info.sha256, tiering.COMPILER[tiering.FAST]),
+            target=self.cache.write_pending,
+            args=(info.sha256, tiering.code_name(tiering.FAST, fast.metered)),
             name="wasmbay-cache-write", daemon=True)
         fast_writer.start()
         try:
@@ -335,7 +393,8 @@ class Runtime:
             with self._speculative_lock:
                 wanted = self._speculative.pop(info.sha256, None)
         if wanted is not None and not wanted():  # cancelled while compiling; nobody asked
-            self.cache.discard_pending(info.sha256, tiering.COMPILER[tiering.OPTIMIZED])
+            self.cache.discard_pending(info.sha256,
+                                       tiering.code_name(tiering.OPTIMIZED, fast.metered))
             raise E.CancelledError("its preview or install was cancelled while it compiled",
                                    hint="its optimized code was thrown away")
         return optimized
@@ -344,14 +403,15 @@ class Runtime:
         """Write what the tiers of this component left in memory only (the optimized code;
         the fast code too if no compile wrote it), paced (:data:`BACKGROUND_WRITE_PAUSE_S`):
         the plugin serves from memory meanwhile."""
-        for tier in (tiering.OPTIMIZED, tiering.FAST):
-            self.cache.write_pending(sha256, tiering.COMPILER[tier],
-                                     pause_s=BACKGROUND_WRITE_PAUSE_S)
+        for name in tiering.CODE_NAMES:
+            self.cache.write_pending(sha256, name, pause_s=BACKGROUND_WRITE_PAUSE_S)
 
     def _compile_optimized_code(self, fast: LoadedComponent) -> LoadedComponent:
         info = fast.info
-        check = self.contract_check(info.sha256, info.size, None, tiering.OPTIMIZED)
-        optimizer_compiler = tiering.COMPILER[tiering.OPTIMIZED]
+        metered = fast.metered
+        check = self.contract_check(info.sha256, info.size, None, tiering.OPTIMIZED,
+                                    metered=metered)
+        optimizer_compiler = tiering.code_name(tiering.OPTIMIZED, metered)
         try:  # compiled already (an earlier, speculative compile of the same bytes)
             hit = self.cache.get_cached(info.sha256, check, optimizer_compiler)
         except wasmtime.WasmtimeError as e:
@@ -359,7 +419,7 @@ class Runtime:
         if hit is not None:
             fast.wasm = None
             return LoadedComponent(hit[0], hit[1], fast.path, fast.label,
-                                   tier=tiering.OPTIMIZED)
+                                   tier=tiering.OPTIMIZED, metered=metered)
         wasm = fast.wasm  # the very bytes whose sha256 the fast compile took, if kept
         if wasm is None:  # fast code loaded from the cache: read the bytes now
             if fast.path is None:
@@ -372,17 +432,19 @@ class Runtime:
                     hint="reinstall the plugin from a trusted source")
         try:
             # written by _write_compiled after the swap (a cancel discards it unwritten)
-            check = self.contract_check(info.sha256, info.size, None, tiering.OPTIMIZED, wasm)
+            check = self.contract_check(info.sha256, info.size, None, tiering.OPTIMIZED, wasm,
+                                        metered=metered)
             component, checked = self.cache.get(wasm, info.sha256, check, optimizer_compiler,
                                                 write_now=False)
         except wasmtime.WasmtimeError as e:
             raise compile_error(e, None) from e
         fast.wasm = None  # the optimized code is cached: nothing needs the bytes now
         return LoadedComponent(component, checked, fast.path, fast.label,
-                               tier=tiering.OPTIMIZED)
+                               tier=tiering.OPTIMIZED, metered=metered)
 
     def compile_cached(self, sha256: str, size: int, *, path: Path | None = None,
-                       plugin_id: str | None = None) -> LoadedComponent | None:
+                       plugin_id: str | None = None,
+                       metered: bool = False) -> LoadedComponent | None:
         """The component with this sha256 if its code is cached (and passes today's
         contract check), without reading its file; None if it must be compiled.
 
@@ -393,28 +455,31 @@ class Runtime:
                  else (self.tier_mode,))
         for tier in tiers:  # optimized code if cached, else fast (tiered up in the background)
             try:
-                check = self.contract_check(sha256, size, plugin_id, tier, path)
-                hit = self.cache.get_cached(sha256, check, tiering.COMPILER[tier])
+                check = self.contract_check(sha256, size, plugin_id, tier, path,
+                                            metered=metered)
+                hit = self.cache.get_cached(sha256, check, tiering.code_name(tier, metered))
             except wasmtime.WasmtimeError as e:
                 raise compile_error(e, plugin_id) from e
             if hit is not None:
-                return LoadedComponent(hit[0], hit[1], path, tier=tier)
+                return LoadedComponent(hit[0], hit[1], path, tier=tier, metered=metered)
         return None
 
     def contract_check(self, sha: str, size: int, plugin_id: str | None,
-                       tier: str, wasm: bytes | Path | None = None) -> KeptCheck[ComponentInfo]:
+                       tier: str, wasm: bytes | Path | None = None, *,
+                       metered: bool = False) -> KeptCheck[ComponentInfo]:
         """:meth:`describe` as the cache runs it: its verdict kept beside the compiled code,
         so a warm start does not walk every component's types again. ``wasm``: the bytes
         being compiled, or the file they were stored in (:meth:`describe`)."""
         return KeptCheck(
-            run=lambda c: self.describe(c, sha, size, plugin_id, tier=tier, wasm=wasm),
+            run=lambda c: self.describe(c, sha, size, plugin_id, tier=tier, wasm=wasm,
+                                        metered=metered),
             fingerprint=checker_fingerprint(),
             encode=ComponentInfo.to_record,
             decode=lambda data: ComponentInfo.from_record(data, SUPPORTED, sha, size))
 
     def describe(self, component: Component, sha: str, size: int,
                  plugin_id: str | None, *, tier: str = tiering.OPTIMIZED,
-                 wasm: bytes | Path | None = None) -> ComponentInfo:
+                 wasm: bytes | Path | None = None, metered: bool = False) -> ComponentInfo:
         """What ``component`` is, or the load error that refuses it (exports, imports, types).
 
         Runs on the compiled component before the cache keeps it, so everything this
@@ -423,7 +488,7 @@ class Runtime:
         kept by an older host), which alone tell whether its instantiate runs guest code;
         without them it counts as running some.
         """
-        engine = self.engines[tier]
+        engine = self.engines[(tier, metered)]
         ty = component.type
         exports = ty.exports(engine)
         import_items = ty.imports(engine)
@@ -540,12 +605,14 @@ class Runtime:
         """Compile (or reuse), instantiate and initialize a plugin; returns a Plugin."""
         from .grants import Grants
 
+        grants = grants or Grants()
         if isinstance(source, LoadedComponent):
-            loaded = source
+            loaded = source  # the Plugin compiles it metered if its grants need that
         else:
-            loaded = self.compile(source, plugin_id=plugin_id, expected_sha256=expected_sha256)
+            loaded = self.compile(source, plugin_id=plugin_id, expected_sha256=expected_sha256,
+                                  metered=grants.fuel is not None)
         pid = plugin_id or (loaded.path.stem if loaded.path else loaded.info.sha256[:12])
-        return Plugin(self, pid, loaded, grants=grants or Grants(), config=config or {},
+        return Plugin(self, pid, loaded, grants=grants, config=config or {},
                       secret_lookup=secret_lookup, max_instances=max_instances, label=label)
 
 

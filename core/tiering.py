@@ -45,6 +45,22 @@ MODES = (TIERED, FAST, OPTIMIZED)
 TIER_ENV = "WASMBAY_TIER"
 #: The compiler behind each tier: the compiled cache keys its entries by it.
 COMPILER = {FAST: "winch", OPTIMIZED: "cranelift"}
+#: Marks code compiled with fuel metering (:func:`code_name`).
+METERED_SUFFIX = "+fuel"
+
+
+def code_name(tier: str, metered: bool = False) -> str:
+    """The compiled cache's name for code of ``tier``, with fuel metering or not.
+
+    Metering is compiled into the code (a fuel check in every block and loop: 16% of a
+    light call of the C sample), so only a plugin granted a fuel limit runs metered
+    code; the others' limits are time (epochs), memory and stack, the same either way.
+    """
+    return COMPILER[tier] + (METERED_SUFFIX if metered else "")
+
+
+#: Every code name the cache may hold: each tier, unmetered and metered.
+CODE_NAMES = tuple(code_name(t, m) for t in (FAST, OPTIMIZED) for m in (False, True))
 #: The compile workers' nice value: a busy caller at 0 gets ~90% of a core against
 #: one, yet compiles keep going under load (at 19 one would get ~1.5% and take minutes).
 BACKGROUND_NICE = 10
@@ -55,6 +71,12 @@ YIELD_S = 0.05
 
 #: ``done(optimized, error)``: exactly one of them is None.
 Done = Callable[[LoadedComponent | None, E.WasmbayError | None], None]
+
+
+def _job_key(fast: LoadedComponent) -> str:
+    """One compile per component and metering: a metered and an unmetered plugin of the
+    same bytes need different optimized code."""
+    return fast.info.sha256 + (METERED_SUFFIX if fast.metered else "")
 
 
 def tier_mode(value: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -137,7 +159,7 @@ class Optimizer:
 
     def submit(self, fast: LoadedComponent, done: Done) -> None:
         """Compile ``fast``'s component optimized, then call ``done`` (never raises)."""
-        sha = fast.info.sha256
+        sha = _job_key(fast)
         with self._cond:
             if self._stopped:
                 return
@@ -252,6 +274,6 @@ class Optimizer:
         if self._keep is not None:
             keep = self._keep
             try:
-                self._low_priority(lambda: keep(sha), "wasmbay-cache-write")
+                self._low_priority(lambda: keep(fast.info.sha256), "wasmbay-cache-write")
             except Exception:  # the code serves from memory; the next start compiles it
                 _log.exception("compiled code of %s not written", sha[:12])

@@ -87,17 +87,18 @@ class Versions:
         """
         vrec = rec.versions[version]
         sha = vrec.sha256
-        if ready is not None and ready.info.sha256 == sha:
+        metered = rec.grants.fuel is not None  # the code its grants need (core.pool)
+        if ready is not None and ready.info.sha256 == sha and ready.metered == metered:
             return ready
         path = self.records.library.component_path(rec.plugin_id, version)
         before = file_identity(path)
         if before is not None and before == vrec.file_identity:
             cached = self.runtime.compile_cached(sha, vrec.size, path=path,
-                                                 plugin_id=rec.plugin_id)
+                                                 plugin_id=rec.plugin_id, metered=metered)
             if cached is not None:
                 return cached
         loaded = self.runtime.compile(path, plugin_id=rec.plugin_id, expected_sha256=sha,
-                                      progress=progress)
+                                      progress=progress, metered=metered)
         if before is not None and before != vrec.file_identity and file_identity(path) == before:
             self._record_identity(rec.plugin_id, version, sha, before)  # hashed: it matched
         return loaded
@@ -294,7 +295,8 @@ class Versions:
             if stable is None:
                 return False
             try:
-                loaded = self.runtime.compile(path, plugin_id=plugin_id)
+                loaded = self.runtime.compile(path, plugin_id=plugin_id,
+                                              metered=stable.grants.fuel is not None)
                 old = stable.version
                 stable.reconfigure(loaded=loaded, label=f"dev-{loaded.info.sha256[:8]}")
             except E.WasmbayError as e:

@@ -41,7 +41,7 @@ def cmd_cache_list(args: argparse.Namespace) -> int:
         e = x.entry
         sha = e.component_sha256[:12] if e.component_sha256 else "?" * 12
         users = ", ".join(escape(u) for u in x.used_by) or "unreferenced"
-        print(f"{sha}  {human_size(e.size):>10}  {e.tier or '?':<9}  used {_when(e.last_used)}"
+        print(f"{sha}  {human_size(e.size):>10}  {e.tier or '?':<14}  used {_when(e.last_used)}"
               f"  {users}")
     return EXIT_OK
 

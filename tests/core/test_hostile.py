@@ -72,6 +72,48 @@ def test_fuel_limit_stops_a_busy_loop(runtime: Runtime, fixture_wasm: Build) -> 
         assert plugin.process("x", [("safe", "1")]).success
 
 
+def test_a_fuel_limit_follows_the_grants_of_a_running_plugin(
+        runtime: Runtime, fixture_wasm: Build) -> None:
+    """Only plugins granted fuel run code with fuel metering (it slows every call), so a
+    fuel limit given later recompiles the plugin: it must hold from the next call, and
+    once taken away the time limit is what stops the loop again."""
+    with load(runtime, fixture_wasm("busy_loop")) as plugin:
+        with pytest.raises(E.PluginTimeoutError):
+            plugin.process("boom")
+        plugin.reconfigure(grants=SAFE_LIMITS.grant_all(["fuel=1000000", "timeout=10s"]))
+        with pytest.raises(E.FuelExhaustedError) as info:
+            plugin.process("boom")
+        assert "fuel budget of 1000000" in str(info.value)
+        assert plugin.process("x", [("safe", "1")]).success
+        plugin.reconfigure(grants=SAFE_LIMITS)
+        with pytest.raises(E.PluginTimeoutError):
+            plugin.process("boom")
+        assert plugin.process("y", [("safe", "1")]).success
+
+
+def test_a_fuel_limit_holds_for_code_compiled_before_it_was_granted(
+        runtime: Runtime, fixture_wasm: Build) -> None:
+    """A component compiled for a plugin without a fuel limit (a preview's) is compiled
+    again with metering when it is started with one."""
+    loaded = runtime.compile(fixture_wasm("busy_loop"))
+    with runtime.load(loaded, grants=SAFE_LIMITS.grant_all(["fuel=1000000", "timeout=10s"])
+                      ) as plugin, pytest.raises(E.FuelExhaustedError):
+        plugin.process("boom")
+
+
+def test_code_without_bytes_to_meter_is_refused_with_a_fuel_limit(
+        runtime: Runtime, fixture_wasm: Build) -> None:
+    """Compiled from bytes it no longer has, a component cannot be metered: refused
+    clearly instead of running without the fuel limit the user set."""
+    with Runtime(cache=False, tier=runtime.tier_mode) as fresh:  # no metered code cached
+        loaded = fresh.compile(fixture_wasm("busy_loop").read_bytes())
+        loaded.wasm = None  # a tiered runtime keeps a fast compile's bytes; none here
+        with pytest.raises(E.PluginLoadError) as info:
+            fresh.load(loaded, grants=SAFE_LIMITS.grant("fuel=1000000"))
+        assert "fuel metering" in str(info.value)
+        assert info.value.hint
+
+
 def test_huge_output_does_not_take_the_host_down(runtime: Runtime, fixture_wasm: Build) -> None:
     with load(runtime, fixture_wasm("huge_output"),
               Grants().grant_all(["memory=256MiB", "timeout=20s"])) as plugin:

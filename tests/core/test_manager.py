@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from wasmbay.core import errors as E
 from wasmbay.core.events import Event
 from wasmbay.core.manager import PluginManager
 from wasmbay.core.manager_events import (
@@ -97,6 +98,23 @@ def test_live_grants_apply_to_the_running_plugin(manager: PluginManager, tmp_pat
     assert not manager.call("sleeper", "read:/data/note.txt").success
     assert next(e.added for e in seen if isinstance(e, GrantsChanged)) == (
         f"fs-read={tmp_path / 'box'}:/data",)
+
+
+def test_a_fuel_grant_holds_live_and_after_a_restart(manager: PluginManager, tmp_path: Path,
+                                                     runtime: Runtime, fixture_wasm: Build,
+                                                     ) -> None:
+    manager.install(fixture_wasm("busy_loop"), grants=["timeout=10s"])
+    manager.grant("busy_loop", "fuel=1000000")
+    with pytest.raises(E.FuelExhaustedError, match="fuel budget of 1000000"):
+        manager.call("busy_loop", "boom")
+    assert manager.status("busy_loop").compiled_tiers  # its metered code is cached
+    root = tmp_path / "home"
+    with PluginManager(AppDirs(root / "d", root / "c", root / "k", root / "l"),
+                       runtime=runtime) as restarted:
+        restarted.load_all()
+        with pytest.raises(E.FuelExhaustedError):
+            restarted.call("busy_loop", "boom")
+        assert restarted.call("busy_loop", "x", [("safe", "1")]).success
 
 
 def test_concurrent_reloads_of_one_plugin_leave_one_version_running_and_none_leaked(

@@ -17,12 +17,13 @@ import pytest
 
 from wasmbay.core import errors as E
 from wasmbay.core.component import LoadedComponent
+from wasmbay.core.grants import Grants
 from wasmbay.core.manager import PluginManager
 from wasmbay.core.manager_events import OPTIMIZED, OPTIMIZING, Progress
 from wasmbay.core.paths import AppDirs
 from wasmbay.core.pool import Plugin
 from wasmbay.core.runtime import Runtime
-from wasmbay.core.tiering import BACKGROUND_NICE, COMPILER, tier_mode
+from wasmbay.core.tiering import BACKGROUND_NICE, CODE_NAMES, COMPILER, code_name, tier_mode
 
 Build = Callable[[str], Path]
 
@@ -101,6 +102,24 @@ def test_first_instances_run_fast_code_then_optimized_code_with_no_failed_call(
         sha = plugin.info.sha256
     assert tiered.cache.contains(sha, COMPILER["fast"])  # both tiers cached
     assert tiered.cache.contains(sha, COMPILER["optimized"])
+
+
+def test_a_plugin_with_a_fuel_limit_tiers_up_to_metered_optimized_code(
+        tiered: Runtime, fixture_wasm: Build) -> None:
+    """Its fast and optimized code both carry fuel metering, so the limit holds across
+    the swap; no unmetered code is compiled for it."""
+    grants = Grants().grant_all(["fuel=1000000", "timeout=10s"])
+    with tiered.load(fixture_wasm("busy_loop"), grants=grants) as plugin:
+        with pytest.raises(E.FuelExhaustedError):
+            plugin.process("boom")  # fast code
+        assert tiered.optimizer.wait_idle(60)
+        assert plugin.tier == "optimized"
+        with pytest.raises(E.FuelExhaustedError):
+            plugin.process("boom")
+        assert plugin.process("x", [("safe", "1")]).success
+        sha = plugin.info.sha256
+    assert [t for t in CODE_NAMES if tiered.cache.contains(sha, t)] == [
+        code_name("fast", metered=True), code_name("optimized", metered=True)]
 
 
 def test_cached_optimized_code_is_loaded_without_a_fast_compile(
