@@ -62,7 +62,7 @@ MAX_COMPONENT_BYTES = 256 * 1024 * 1024
 
 #: The pause between two pieces of a background cache write (core.paths.WRITE_CHUNK):
 #: ~90 MB of an 18 MB plugin's two tiers written at once slowed the calls made meanwhile.
-BACKGROUND_WRITE_PAUSE_S = 0.01
+BACKGROUND_WRITE_PAUSE_S = 0.0025  # 100 MB/s at most
 
 WASM_MAGIC = b"\x00asm"
 CORE_LAYER = b"\x01\x00\x00\x00"
