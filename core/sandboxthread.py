@@ -85,16 +85,18 @@ def _serve(sandbox: SandboxThread) -> None:
     while current is not None:
         try:
             clean = current._run()
+            enter(None)  # hold nothing of the instance served
+            if clean and parked is None:
+                parked = _Parked()
+            # Parked before the sandbox is let go: once join() returns, the next
+            # instance finds this thread in the park.
+            parks = clean and parked is not None and current._park.put(parked)
         finally:
             current._alive.release()
-        enter(None)  # hold nothing of the instance served
-        if not clean:
+        current = None
+        if not parks:
             return
-        park, current = current._park, None
-        if parked is None:
-            parked = _Parked()
-        if not park.put(parked):
-            return
+        assert parked is not None
         parked.wake.acquire()
         current, parked.sandbox = parked.sandbox, None
 
