@@ -80,23 +80,19 @@ SHARED_PARK = ThreadPark()
 def _serve(sandbox: SandboxThread) -> None:
     """An OS thread's life: serve ``sandbox``, then park and serve the next one, until a
     sandbox ends unclean or the park is full."""
-    parked: _Parked | None = None
+    parked = _Parked()
     current: SandboxThread | None = sandbox
     while current is not None:
         try:
             clean = current._run()
             enter(None)  # hold nothing of the instance served
-            if clean and parked is None:
-                parked = _Parked()
             # Parked before the sandbox is let go: once join() returns, the next
             # instance finds this thread in the park.
-            parks = clean and parked is not None and current._park.put(parked)
+            parks = clean and current._park.put(parked)
         finally:
             current._alive.release()
-        current = None
         if not parks:
             return
-        assert parked is not None
         parked.wake.acquire()
         current, parked.sandbox = parked.sandbox, None
 
